@@ -1,0 +1,1 @@
+"""Headless engine: audio, features, backbones, training, index, evaluation. Never imports Qt."""

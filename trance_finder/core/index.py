@@ -1,0 +1,115 @@
+"""FAISS similarity index over unit vectors (inner product = cosine), saved atomically with its
+metadata (``index_metadata.json`` in the same folder: track paths, titles, tempo, cluster...).
+
+Small libraries use exact search (IndexFlatIP); from ``HNSW_THRESHOLD`` vectors on, the spec's HNSW
+graph (M=32, efConstruction=40) with inner-product metric.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from trance_finder.core.atomic import atomic_path, write_json
+from trance_finder.errors import IndexMismatchError, ModelError
+
+HNSW_THRESHOLD = 20_000
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 40
+HNSW_EF_SEARCH = 128
+METADATA_NAME = "index_metadata.json"
+
+
+def metadata_path(index_path) -> Path:
+    return Path(index_path).with_name(METADATA_NAME)
+
+
+def build_faiss_index(vectors: np.ndarray, exact: bool | None = None) -> faiss.Index:
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    n, d = vectors.shape
+    if exact is None:
+        exact = n < HNSW_THRESHOLD
+    if exact:
+        index = faiss.IndexFlatIP(d)
+    else:
+        index = faiss.IndexHNSWFlat(d, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    index.add(vectors)
+    return index
+
+
+@dataclass
+class SimilarityIndex:
+    index: faiss.Index
+    tracks: list[dict]  # one dict per vector: path, title, duration, tempo, cluster, lufs, ...
+    meta: dict = field(default_factory=dict)  # model_fingerprint, features, kind, ...
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, tracks: list[dict], meta: dict | None = None,
+              exact: bool | None = None) -> SimilarityIndex:
+        if len(vectors) != len(tracks):
+            raise ValueError("one track record per vector is needed")
+        index = build_faiss_index(vectors, exact)
+        kind = "flat" if isinstance(index, faiss.IndexFlat) else "hnsw"
+        return cls(index, list(tracks), {**(meta or {}), "kind": kind, "dim": int(index.d)})
+
+    def __len__(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def dim(self) -> int:
+        return int(self.index.d)
+
+    def vectors(self) -> np.ndarray:
+        return self.index.reconstruct_n(0, len(self)) if len(self) else np.zeros((0, self.dim), np.float32)
+
+    def search(self, query: np.ndarray, k: int = 10) -> list[tuple[int, float]]:
+        """[(track position, cosine similarity)] best first."""
+        q = np.ascontiguousarray(np.atleast_2d(query), dtype=np.float32)
+        if q.shape[1] != self.dim:
+            raise IndexMismatchError(f"query vector has {q.shape[1]} dims, the index has {self.dim}")
+        k = max(1, min(int(k), len(self)))
+        sims, ids = self.index.search(q, k)
+        return [(int(i), float(s)) for i, s in zip(ids[0], sims[0]) if i >= 0]
+
+    def save(self, index_path) -> None:
+        index_path = Path(index_path)
+        with atomic_path(index_path) as tmp:
+            faiss.write_index(self.index, str(tmp))
+        write_json(metadata_path(index_path), {"index_file": index_path.name, **self.meta, "tracks": self.tracks})
+
+    @classmethod
+    def load(cls, index_path) -> SimilarityIndex:
+        index_path = Path(index_path)
+        meta_file = metadata_path(index_path)
+        if not index_path.exists():
+            raise ModelError(f"index file not found: {index_path}")
+        if not meta_file.exists():
+            raise ModelError(f"{METADATA_NAME} is missing next to {index_path}")
+        try:
+            index = faiss.read_index(str(index_path))
+        except Exception as exc:
+            raise ModelError(f"{index_path} is not a readable FAISS index ({str(exc).splitlines()[0][:120]})") from exc
+        try:
+            meta = json.loads(meta_file.read_text(encoding="utf-8"))
+            tracks = meta.pop("tracks")
+        except Exception as exc:
+            raise ModelError(f"{meta_file} is damaged ({exc})") from exc
+        if meta.get("index_file") not in (None, index_path.name):
+            raise ModelError(f"{meta_file} describes {meta.get('index_file')}, not {index_path.name}")
+        if len(tracks) != index.ntotal:
+            raise ModelError(f"{meta_file} lists {len(tracks)} tracks but the index holds {index.ntotal}")
+        return cls(index, tracks, meta)
+
+    def check_model(self, model_fingerprint: str, features: str) -> None:
+        """Refuse an index built by another model or backbone."""
+        if self.meta.get("model_fingerprint") != model_fingerprint:
+            raise IndexMismatchError(
+                f"this index was built by another model (index: {self.meta.get('model_fingerprint')}, "
+                f"features {self.meta.get('features')}; model: {model_fingerprint}, features {features}). "
+                "Re-train, or load the index that was saved with this model.")

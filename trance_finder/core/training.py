@@ -1,0 +1,147 @@
+"""Training the projection head with triplet loss, as a generator that yields progress.
+
+The spec's recipe: TripletMarginLoss with cosine distance, a semi-hard TripletMarginMiner, an
+MPerClassSampler, AdamW and a cosine learning-rate schedule. Each track contributes its original
+vector and its augmented *views*; batches hold two rows of each sampled track, so besides the style
+loss on the labels an instance loss (weight ``instance_weight``) keeps every track's views together:
+"positive = same label, or an augmented version of the same track".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from pytorch_metric_learning import losses, miners, samplers
+from pytorch_metric_learning.distances import CosineSimilarity
+from pytorch_metric_learning.utils import common_functions as pml_common
+from torch.utils.data import DataLoader, TensorDataset
+
+from trance_finder.core.head import EmbeddingModel, MusicEmbeddingNetwork, Standardizer
+from trance_finder.core.progress import CancelToken, Progress
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 50
+    batch_size: int = 64
+    lr: float = 1e-3
+    margin: float = 0.2
+    embedding_dim: int = 256
+    dropout: float = 0.1
+    weight_decay: float = 0.01
+    instance_weight: float = 0.5
+    identity_weight: float = 0.3
+    seed: int = 0
+    device: str = "cpu"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainingSet:
+    """Rows of raw joined features with their style label and the track they came from."""
+
+    X: np.ndarray  # (n_rows, dim) raw features
+    labels: np.ndarray  # (n_rows,) int style label
+    groups: np.ndarray  # (n_rows,) int track id
+    blocks: list[int]  # dims of each backbone block inside X
+    label_names: list[str]
+
+    @classmethod
+    def from_tracks(cls, tracks, label_of: dict[str, str], names: list[str], n_views: int) -> TrainingSet:
+        label_names = sorted({label_of[t.path] for t in tracks})
+        index = {name: i for i, name in enumerate(label_names)}
+        rows, labels, groups = [], [], []
+        for g, t in enumerate(tracks):
+            for v in range(min(n_views, t.n_views) + 1):
+                rows.append(t.joined(names, v))
+                labels.append(index[label_of[t.path]])
+                groups.append(g)
+        blocks = [int(tracks[0].vectors[n].shape[1]) for n in names]
+        return cls(np.stack(rows), np.array(labels), np.array(groups), blocks, label_names)
+
+
+@contextlib.contextmanager
+def _seeded(seed: int):
+    """Seed torch and pytorch-metric-learning's sampler RNG for reproducible runs."""
+    saved = pml_common.NUMPY_RANDOM
+    pml_common.NUMPY_RANDOM = np.random.RandomState(seed)
+    torch_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        yield
+    finally:
+        pml_common.NUMPY_RANDOM = saved
+        torch.random.set_rng_state(torch_state)
+
+
+def _batch_layout(data: TrainingSet, batch_size: int) -> tuple[np.ndarray, int, int]:
+    """(sampler labels, m, batch size): 2 rows per track when there are views, else 4 per label."""
+    has_views = len(np.unique(data.groups)) < len(data.groups)
+    keys = data.groups if has_views else data.labels
+    m = 2 if has_views else 4
+    n_keys = len(np.unique(keys))
+    bs = min(int(batch_size), m * n_keys)
+    bs = max(m * 2, bs - bs % m) if m * n_keys >= 2 * m else m * n_keys
+    return keys, m, bs
+
+
+def train_head(data: TrainingSet, cfg: TrainConfig, cancel: CancelToken | None = None):
+    """Generator: yields Progress("train", epoch, epochs, info={"loss", "lr"}) and returns an EmbeddingModel."""
+    device = torch.device(cfg.device)
+    standardizer = Standardizer.fit(data.X, data.blocks)
+    Z = standardizer(data.X)
+    keys, m, bs = _batch_layout(data, cfg.batch_size)
+    use_instance = m == 2 and cfg.instance_weight > 0
+    history: list[float] = []
+    with _seeded(cfg.seed):
+        model = MusicEmbeddingNetwork(Z.shape[1], cfg.embedding_dim, cfg.dropout).to(device)
+        dataset = TensorDataset(torch.from_numpy(Z), torch.from_numpy(data.labels).long(),
+                                torch.from_numpy(data.groups).long())
+        sampler = samplers.MPerClassSampler(keys, m=m, batch_size=bs,
+                                            length_before_new_iter=max(bs, len(Z) - len(Z) % bs))
+        loader = DataLoader(dataset, batch_size=bs, sampler=sampler, drop_last=True)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, cfg.epochs))
+        distance = CosineSimilarity()
+        loss_func = losses.TripletMarginLoss(margin=cfg.margin, distance=distance)
+        miner = miners.TripletMarginMiner(margin=cfg.margin, distance=distance, type_of_triplets="semihard")
+        yield Progress("train", 0, cfg.epochs, f"Training on {len(np.unique(data.groups))} tracks, "
+                       f"{len(data.label_names)} labels, {len(Z)} rows (batch {bs})")
+        for epoch in range(cfg.epochs):
+            model.train()
+            total, batches = 0.0, 0
+            for xb, yb, gb in loader:
+                if cancel:
+                    cancel.check()
+                xb, yb, gb = xb.to(device), yb.to(device), gb.to(device)
+                optimizer.zero_grad()
+                emb = model(xb)
+                loss = loss_func(emb, yb, miner(emb, yb))
+                if use_instance:
+                    loss = loss + cfg.instance_weight * loss_func(emb, gb, miner(emb, gb))
+                loss.backward()
+                optimizer.step()
+                total += float(loss.item())
+                batches += 1
+            scheduler.step()
+            history.append(total / max(1, batches))
+            yield Progress("train", epoch + 1, cfg.epochs, f"Epoch {epoch + 1}/{cfg.epochs}, Loss: {history[-1]:.4f}",
+                           {"epoch": epoch + 1, "loss": history[-1], "lr": scheduler.get_last_lr()[0]})
+    model.eval().cpu()
+    meta = {
+        "embedding_dim": cfg.embedding_dim,
+        "dropout": cfg.dropout,
+        "identity_weight": cfg.identity_weight,
+        "label_names": data.label_names,
+        "blocks": data.blocks,
+        "train_config": {**cfg.to_dict(), "batch_size_used": bs, "m_per_class": m},
+        "loss_history": history,
+        "trained_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    return EmbeddingModel(model, standardizer, meta)
