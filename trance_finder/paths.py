@@ -68,3 +68,12 @@ def demo_model_dir() -> Path:
 def user_model_dir() -> Path:
     """Where models trained from the app's settings panel are written."""
     return user_data_dir() / "model"
+
+
+def user_config_dir() -> Path:
+    return _dir_from_env("TRANCE_FINDER_CONFIG_DIR", platformdirs.user_config_dir(APP_NAME, APP_AUTHOR))
+
+
+def settings_file() -> Path:
+    """INI file for the app's settings and window layout (QSettings in IniFormat)."""
+    return user_config_dir() / "settings.ini"
