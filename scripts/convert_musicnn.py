@@ -120,6 +120,14 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def tensors_digest(tensors: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for key in sorted(tensors):
+        h.update(f"{key}:{tensors[key].shape}".encode())
+        h.update(np.ascontiguousarray(tensors[key], dtype="<f4").tobytes())
+    return h.hexdigest()
+
+
 def find_licence(root: Path) -> Path:
     for cand in sorted(root.glob("*.dist-info/LICENSE*")):
         return cand
@@ -190,7 +198,8 @@ def convert(wheel: Path, out_dir: Path) -> dict:
             "numpy_version": np.__version__,
             "converted_utc": date,
             "n_parameters": n_params,
-            "weights_sha256": sha256(weights),
+            "weights_sha256": sha256(weights),  # of this file; the header's metadata order varies per run
+            "tensors_sha256": tensors_digest(tensors),  # reproducible: sorted names, shapes and float32 bytes
             "tf_to_torch": mapping,
             "layout_notes": {
                 "conv2d kernels": "TF (kh, kw, in, out) -> torch (out, in, kh, kw)",

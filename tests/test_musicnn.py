@@ -86,6 +86,17 @@ def test_network_shapes_dtype_and_eval_mode(net):
     torch.testing.assert_close(emb1[0], emb[1], atol=1e-4, rtol=1e-4)
 
 
+def test_front_end_fast_path_equals_literal_order(net):
+    """Eval blocks pool before ReLU + BN; that must give the very floats of conv -> ReLU -> BN -> max."""
+    import torch.nn.functional as F
+
+    x = net.input_bn((torch.rand(2, 187, 96) * 3).unsqueeze(1))
+    with torch.inference_mode():
+        for blk in [*net.timbral, *net.temporal]:
+            conv = blk.conv(F.pad(x, (0, 0, *blk.time_pad)))
+            torch.testing.assert_close(blk(x), blk.bn(F.relu(conv)).amax(dim=3), atol=0, rtol=0)
+
+
 def test_tags_and_weights_metadata():
     assert len(mn.MSD_TAGS) == 50 and len(set(mn.MSD_TAGS)) == 50
     assert mn.MSD_TAGS[0] == "rock" and mn.MSD_TAGS[-1] == "happy" and "House" in mn.MSD_TAGS

@@ -132,8 +132,10 @@ def mel_power(audio_16k: np.ndarray) -> np.ndarray:
 
 def log_compress(mel: np.ndarray) -> np.ndarray:
     """musicnn's ``log10(10000 x + 1)`` on float16-rounded mel power, evaluated in float32 (what
-    numpy 1.x did with the original code; numpy 2 would evaluate it in float16 and overflow)."""
-    x = np.asarray(mel, dtype=np.float32).astype(np.float16).astype(np.float32)
+    numpy 1.x did with the original code; numpy 2 would evaluate it in float16 and overflow).
+    Power above float16's maximum (only for audio far beyond full scale) is clipped, not made inf."""
+    x = np.minimum(np.asarray(mel, dtype=np.float32), np.float32(np.finfo(np.float16).max))
+    x = x.astype(np.float16).astype(np.float32)
     return np.log10(np.float32(10000.0) * x + np.float32(1.0))
 
 
@@ -166,8 +168,15 @@ class _FreqMaxConvBlock(nn.Module):
         self.bn = nn.BatchNorm2d(out_channels, eps=BN_EPS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 1, T, F) -> (N, C, T)
-        x = F.pad(x, (0, 0, self.time_pad[0], self.time_pad[1]))
-        return self.bn(F.relu(self.conv(x))).amax(dim=3)
+        c = self.conv(F.pad(x, (0, 0, self.time_pad[0], self.time_pad[1])))
+        bn = self.bn
+        if self.training:
+            return bn(F.relu(c)).amax(dim=3)
+        # Eval: ReLU and the frozen BN are monotone per channel, so the max over frequency can be
+        # taken first (the min where the BN scale is negative, as for most channels here): the same
+        # floats as the literal order, without running ReLU and BN over the whole (C, T, F) map.
+        pick = torch.where((bn.weight >= 0)[:, None], c.amax(dim=3), c.amin(dim=3))
+        return F.batch_norm(F.relu(pick), bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
 
 
 class _MidendBlock(nn.Module):
@@ -260,7 +269,7 @@ class MusicnnBackbone(Backbone):
     patch_seconds = PATCH_SECONDS
     tag_names = MSD_TAGS
 
-    def __init__(self, device: str = "cpu", pooling: str = "mean", batch_size: int = 64):
+    def __init__(self, device: str = "cpu", pooling: str = "mean", batch_size: int | None = None):
         if pooling not in ("mean", "meanmax"):
             raise ValueError(f"pooling must be 'mean' or 'meanmax', not {pooling!r}")
         if device == "auto":
@@ -269,7 +278,8 @@ class MusicnnBackbone(Backbone):
             device = resolve_device("auto")
         self.device = str(device)
         self.pooling = pooling
-        self.batch_size = max(1, int(batch_size))
+        # small batches are faster and far lighter on CPU (bench/bench_musicnn_speed.py); big ones on CUDA
+        self.batch_size = max(1, int(batch_size or (64 if self.device.startswith("cuda") else 8)))
         self._torch_device = torch.device(self.device)
         self.net = load_network(self._torch_device)
 

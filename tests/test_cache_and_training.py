@@ -1,0 +1,154 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import write_wav
+from trance_finder.core.backbones.base import Backbone, BackboneOutput
+from trance_finder.core.backbones.dsp import DspBackbone
+from trance_finder.core.cache import EmbeddingCache
+from trance_finder.core.extract import FeatureExtractor
+from trance_finder.core.progress import CancelToken, run_to_end
+from trance_finder.core.training import TrainConfig, TrainingSet, train_head
+from trance_finder.errors import Cancelled
+
+
+class CountingBackbone(DspBackbone):
+    """The dsp backbone, counting how many times it is asked to analyse audio."""
+
+    def __init__(self, version="1"):
+        super().__init__()
+        self.version = version
+        self.calls = 0
+
+    def analyse(self, audio):
+        self.calls += 1
+        return super().analyse(audio)
+
+
+def _noise_track(path, seed, seconds=4.0, sr=22050):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    x = 0.2 * np.sin(2 * np.pi * (100 + 50 * seed) * t) + 0.05 * rng.standard_normal(len(t))
+    return write_wav(path, x.astype(np.float32), sr)
+
+
+def test_cache_extracts_only_what_changed(tmp_path):
+    files = [_noise_track(tmp_path / f"t{i}.wav", i) for i in range(3)]
+    cache = EmbeddingCache(tmp_path / "cache")
+    bb = CountingBackbone()
+    ex = FeatureExtractor("dsp", backbones=[bb], cache=cache)
+    first = run_to_end(ex.extract_library(files))
+    assert bb.calls == 3
+    # unchanged library: no extraction at all, identical vectors
+    again = run_to_end(ex.extract_library(files))
+    assert bb.calls == 3
+    np.testing.assert_array_equal(first.tracks[1].vectors["dsp"], again.tracks[1].vectors["dsp"])
+    # one file added: one extraction
+    files.append(_noise_track(tmp_path / "t3.wav", 3))
+    run_to_end(ex.extract_library(files))
+    assert bb.calls == 4
+    # one file changed: re-extracted, and its vector changes
+    _noise_track(tmp_path / "t1.wav", 9)
+    os.utime(files[1], ns=(1, 1))
+    changed = run_to_end(ex.extract_library(files))
+    assert bb.calls == 5
+    assert not np.allclose(changed.tracks[1].vectors["dsp"], first.tracks[1].vectors["dsp"])
+    # another backbone version never gets the old vectors
+    bb2 = CountingBackbone(version="2")
+    run_to_end(FeatureExtractor("dsp", backbones=[bb2], cache=cache).extract_library(files))
+    assert bb2.calls == 4
+
+
+def test_views_are_augmented_audio_and_cached(tmp_path):
+    f = _noise_track(tmp_path / "a.wav", 1, seconds=6.0)
+    cache = EmbeddingCache(tmp_path / "cache")
+    bb = CountingBackbone()
+    t = FeatureExtractor("dsp", backbones=[bb], cache=cache).analyse_file(f, n_views=3)
+    assert t.vectors["dsp"].shape[0] == 4 and bb.calls == 4
+    assert not np.allclose(t.vectors["dsp"][0], t.vectors["dsp"][1])
+    t2 = FeatureExtractor("dsp", backbones=[bb], cache=cache).analyse_file(f, n_views=2)
+    assert bb.calls == 4 and t2.vectors["dsp"].shape[0] == 3
+    np.testing.assert_array_equal(t2.vectors["dsp"], t.vectors["dsp"][:3])
+
+
+def test_corrupt_cache_entry_is_recomputed(tmp_path):
+    f = _noise_track(tmp_path / "a.wav", 1)
+    cache = EmbeddingCache(tmp_path / "cache")
+    bb = CountingBackbone()
+    FeatureExtractor("dsp", backbones=[bb], cache=cache).analyse_file(f)
+    for p in (tmp_path / "cache").rglob("*.npz"):
+        p.write_bytes(b"broken")
+    t = FeatureExtractor("dsp", backbones=[bb], cache=cache).analyse_file(f)
+    assert bb.calls == 2 and np.isfinite(t.vectors["dsp"]).all()
+
+
+def _toy_set(n_tracks=24, views=2, labels=4, single=False, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((labels, 40)) * 2
+    rows, ys, gs = [], [], []
+    for g in range(n_tracks):
+        y = g % labels
+        base = centres[y] + rng.standard_normal(40)
+        for _ in range(views + 1):
+            rows.append(base + 0.2 * rng.standard_normal(40))
+            ys.append(y)
+            gs.append(g)
+    if single:  # one label with a single track
+        rows.append(rng.standard_normal(40) * 3)
+        ys.append(labels)
+        gs.append(n_tracks)
+    names = [f"l{i}" for i in range(max(ys) + 1)]
+    return TrainingSet(np.array(rows, np.float32), np.array(ys), np.array(gs), [30, 10], names)
+
+
+def test_training_is_reproducible_and_learns():
+    data = _toy_set()
+    cfg = TrainConfig(epochs=8, batch_size=32, seed=3)
+    progress = []
+    m1 = run_to_end(train_head(data, cfg), progress.append)
+    m2 = run_to_end(train_head(data, cfg))
+    for k, v in m1.network.state_dict().items():
+        torch.testing.assert_close(v, m2.network.state_dict()[k])
+    epochs = [p for p in progress if p.info.get("epoch")]
+    assert [p.info["epoch"] for p in epochs] == list(range(1, 9))
+    assert all(np.isfinite(p.info["loss"]) for p in epochs)
+    m3 = run_to_end(train_head(data, TrainConfig(epochs=8, batch_size=32, seed=4)))
+    assert not torch.equal(m1.network.projection[0].weight, m3.network.projection[0].weight)
+
+
+def test_training_works_with_single_track_labels_and_without_views():
+    run_to_end(train_head(_toy_set(single=True), TrainConfig(epochs=2, batch_size=64)))
+    model = run_to_end(train_head(_toy_set(views=0, single=True), TrainConfig(epochs=2, batch_size=64)))
+    assert model.meta["train_config"]["m_per_class"] == 4
+
+
+def test_training_honours_cancel_token():
+    token = CancelToken()
+    gen = train_head(_toy_set(), TrainConfig(epochs=50, batch_size=16))
+    next(gen)
+    next(gen)
+    token.cancel()
+    gen2 = train_head(_toy_set(), TrainConfig(epochs=50, batch_size=16), token)
+    with pytest.raises(Cancelled):
+        run_to_end(gen2)
+
+
+class _FakeBackbone(Backbone):
+    name = "fake"
+    sample_rate = 8000
+
+    @property
+    def frame_dim(self):
+        return 3
+
+    def analyse(self, audio):
+        return BackboneOutput(frames=np.ones((2, 3), np.float32))
+
+
+def test_backbone_id_names_its_parameters():
+    a, b = _FakeBackbone(), _FakeBackbone()
+    b.pooling = "meanmax"
+    assert a.id != b.id and a.dim == 3 and b.dim == 6
+    np.testing.assert_array_equal(b.pool(np.array([[0, 1, 2], [2, 1, 0]])), [1, 1, 1, 2, 1, 2])

@@ -1,0 +1,158 @@
+"""The 2D map (pyqtgraph): every reference coloured by cluster, the WIP with lines to its nearest
+references, the interpolation marker. One ScatterPlotItem for all references, reused via setData,
+with each point's index position in ``data=``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QPen
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from trance_finder.gui import theme
+
+N_LINES = 5
+
+
+class MapView(QWidget):
+    pointClicked = Signal(int)  # noqa: N815 - index position of the clicked reference
+    auditionRequested = Signal(int)  # noqa: N815
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.tracks: list[dict] = []
+        self.xy = np.zeros((0, 2), np.float32)
+        self.cluster_names: list[str] = []
+        self.plot_widget = pg.PlotWidget()
+        self.plot_widget.setMinimumSize(280, 220)
+        self.plot = self.plot_widget.getPlotItem()
+        self.plot.hideAxis("left")
+        self.plot.hideAxis("bottom")
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.plot.setAspectLocked(True)
+        self.plot.vb.setDefaultPadding(0.08)
+
+        self.lines = pg.PlotDataItem([], [], connect="pairs",
+                                     pen=pg.mkPen(QColor(255, 255, 255, 110), width=1.4, style=Qt.DashLine))
+        self.scatter = pg.ScatterPlotItem(size=10, pen=pg.mkPen(QColor(0, 0, 0, 120), width=0.8),
+                                          hoverable=True, hoverSize=14, hoverPen=pg.mkPen("w", width=1.5),
+                                          tip=self._tip)
+        self.selected = pg.ScatterPlotItem(size=20, symbol="o", pen=pg.mkPen(theme.ACCENT_2, width=2.5),
+                                           brush=QBrush(Qt.NoBrush))
+        self.wip = pg.ScatterPlotItem(size=24, symbol="star", pen=pg.mkPen(theme.ACCENT, width=1.5),
+                                      brush=pg.mkBrush(theme.WIP_COLOR))
+        self.blend = pg.ScatterPlotItem(size=20, symbol="d", pen=pg.mkPen("w", width=1.5),
+                                        brush=pg.mkBrush(theme.BLEND_COLOR))
+        self.wip_label = pg.TextItem("your WIP", color=theme.TEXT, anchor=(0.5, 1.6))
+        self.blend_label = pg.TextItem("blend", color=theme.BLEND_COLOR, anchor=(0.5, 1.7))
+        for item in (self.lines, self.scatter, self.selected, self.wip, self.blend, self.wip_label, self.blend_label):
+            self.plot.addItem(item)
+        self.selected.setZValue(5)
+        self.wip.setZValue(10)
+        self.blend.setZValue(11)
+        self.wip_label.setVisible(False)
+        self.blend_label.setVisible(False)
+        self.legend = pg.LegendItem(offset=(8, 8), labelTextColor=theme.TEXT, labelTextSize="9pt",
+                                    brush=pg.mkBrush(QColor(21, 23, 27, 200)), pen=pg.mkPen(theme.BORDER))
+        self.legend.setParentItem(self.plot.vb)
+        self._legend_items: list = []
+        self.scatter.sigClicked.connect(self._clicked)
+
+        self.play_on_click = QCheckBox("Play on click")
+        self.play_on_click.setToolTip("Clicking a point also auditions that reference")
+        reset = QPushButton("Fit")
+        reset.setToolTip("Zoom to show every reference")
+        reset.clicked.connect(self.fit)
+        note = QLabel("2D is approximate: the ranking uses the full embedding.")
+        note.setObjectName("hint")
+        note.setWordWrap(True)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(0, 0, 0, 0)
+        bar.addWidget(note, 1)
+        bar.addWidget(self.play_on_click)
+        bar.addWidget(reset)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(4)
+        lay.addWidget(self.plot_widget, 1)
+        lay.addLayout(bar)
+
+    # -- data -------------------------------------------------------------------------------------
+    def set_library(self, tracks: list[dict], cluster_names: list[str]) -> None:
+        self.tracks = tracks
+        names = list(cluster_names) or sorted({t.get("cluster", "") for t in tracks})
+        self.cluster_names = names
+        index = {c: i for i, c in enumerate(names)}
+        self.xy = np.array([[t.get("x", 0.0), t.get("y", 0.0)] for t in tracks], dtype=np.float32).reshape(-1, 2)
+        brushes = [pg.mkBrush(theme.cluster_color(index.get(t.get("cluster", ""), 0))) for t in tracks]
+        self.scatter.setData(x=self.xy[:, 0], y=self.xy[:, 1], brush=brushes, data=np.arange(len(tracks)))
+        self.legend.clear()
+        counts = {c: 0 for c in names}
+        for t in tracks:
+            counts[t.get("cluster", "")] = counts.get(t.get("cluster", ""), 0) + 1
+        for i, c in enumerate(names):
+            dot = pg.ScatterPlotItem(symbol="o", size=9, brush=pg.mkBrush(theme.cluster_color(i)), pen=None)
+            self.legend.addItem(dot, f"{c} ({counts.get(c, 0)})")
+        self.clear_query()
+        self.set_blend(None)
+        self.set_selected(None)
+        self.fit()
+
+    def set_query(self, xy, neighbour_positions) -> None:
+        x, y = float(xy[0]), float(xy[1])
+        self.wip.setData([x], [y])
+        self.wip_label.setPos(x, y)
+        self.wip_label.setVisible(True)
+        pts = []
+        for p in list(neighbour_positions)[:N_LINES]:
+            pts += [(x, y), tuple(self.xy[p])]
+        arr = np.array(pts, dtype=np.float32).reshape(-1, 2)
+        self.lines.setData(arr[:, 0], arr[:, 1], connect="pairs")
+
+    def clear_query(self) -> None:
+        self.wip.setData([], [])
+        self.lines.setData([], [])
+        self.wip_label.setVisible(False)
+
+    def set_blend(self, xy) -> None:
+        if xy is None:
+            self.blend.setData([], [])
+            self.blend_label.setVisible(False)
+            return
+        self.blend.setData([float(xy[0])], [float(xy[1])])
+        self.blend_label.setPos(float(xy[0]), float(xy[1]))
+        self.blend_label.setVisible(True)
+
+    def set_selected(self, position: int | None) -> None:
+        if position is None or not 0 <= position < len(self.xy):
+            self.selected.setData([], [])
+        else:
+            self.selected.setData([float(self.xy[position, 0])], [float(self.xy[position, 1])])
+
+    def fit(self) -> None:
+        if len(self.xy):
+            self.plot.vb.autoRange(items=[self.scatter])
+
+    # -- interaction --------------------------------------------------------------------------------
+    def _tip(self, x, y, data) -> str:
+        try:
+            t = self.tracks[int(data)]
+        except (TypeError, ValueError, IndexError):
+            return ""
+        bpm = f", {float(t['tempo']):.0f} BPM" if t.get("tempo") is not None else ""
+        return f"{t.get('title', '')}\n{t.get('cluster', '')}{bpm}"
+
+    def _clicked(self, _item, points, _ev=None) -> None:
+        if len(points) == 0:
+            return
+        pos = int(points[0].data())
+        self.pointClicked.emit(pos)
+        if self.play_on_click.isChecked():
+            self.auditionRequested.emit(pos)
+
+    def point_view_pos(self, position: int) -> QPointF:
+        """Where reference ``position`` is drawn, in the plot widget's viewport coordinates."""
+        scene = self.plot.vb.mapViewToScene(QPointF(float(self.xy[position, 0]), float(self.xy[position, 1])))
+        return QPointF(self.plot_widget.mapFromScene(scene))

@@ -1,0 +1,280 @@
+"""A Qt-free A/B player around one sounddevice OutputStream.
+
+Two slots hold decoded audio: "A" (the WIP) and "B" (a reference). One of them is *active*; switching
+keeps the relative position (50 % into the WIP -> 50 % into the reference), so a producer hears the
+same part of both songs. Every slot carries a gain in dB (the loudness match), applied while copying.
+
+The audio callback only copies (and scales) frames from the active buffer into the device buffer and
+moves a frame counter: no allocation, no decoding, no resampling, no Qt. Buffers must already be at
+the stream's sample rate (decode and resample in a worker, see ``trance_finder.gui.tasks``).
+
+The stream is made by an injectable factory ``stream_factory(samplerate, channels, blocksize, callback)``
+returning an object with ``start()``, ``stop()`` and ``close()``; tests pass a fake stream and pull
+frames through the callback by hand.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+SLOTS = ("A", "B")
+
+
+class PlaybackUnavailable(RuntimeError):
+    """No audio output (no PortAudio, no output device): playback controls are disabled."""
+
+
+def _sounddevice():
+    try:
+        import sounddevice
+    except (ImportError, OSError) as exc:  # OSError: the PortAudio library itself is missing
+        raise PlaybackUnavailable(f"audio output is unavailable: {exc}") from exc
+    return sounddevice
+
+
+def probe_output(device=None) -> tuple[bool, float, str]:
+    """(usable, default sample rate, reason) for the default (or given) output device."""
+    try:
+        sd = _sounddevice()
+        info = sd.query_devices(device if device is not None else None, kind="output")
+    except PlaybackUnavailable as exc:
+        return False, 0.0, str(exc)
+    except Exception as exc:  # PortAudioError, ValueError: no such device
+        return False, 0.0, f"no audio output device found ({exc})"
+    if not info or int(info.get("max_output_channels", 0)) < 1:
+        return False, 0.0, "no audio output device found"
+    return True, float(info.get("default_samplerate") or 48000.0), ""
+
+
+def sounddevice_stream(samplerate: float, channels: int, blocksize: int, callback, device=None):
+    """The default stream factory: a float32 sounddevice OutputStream."""
+    sd = _sounddevice()
+    return sd.OutputStream(samplerate=samplerate, channels=channels, blocksize=blocksize, dtype="float32",
+                           callback=callback, device=device)
+
+
+@dataclass
+class Source:
+    """Audio ready to play: (frames, channels) float32 at the stream rate, with its gain."""
+
+    buffer: np.ndarray
+    samplerate: float
+    gain_db: float = 0.0
+    label: str = ""
+
+    @property
+    def frames(self) -> int:
+        return int(self.buffer.shape[0])
+
+    @property
+    def duration(self) -> float:
+        return self.frames / float(self.samplerate) if self.samplerate else 0.0
+
+    @property
+    def gain(self) -> np.float32:
+        return np.float32(10.0 ** (self.gain_db / 20.0))
+
+
+class Player:
+    """A/B player; thread-safe (UI thread calls methods, the audio thread calls ``_callback``)."""
+
+    def __init__(self, samplerate: float | None = None, channels: int = 2, blocksize: int = 1024,
+                 stream_factory: Callable | None = None, device=None):
+        if samplerate is None:
+            ok, rate, reason = probe_output(device)
+            if not ok:
+                raise PlaybackUnavailable(reason)
+            samplerate = rate
+        self.samplerate = float(samplerate)
+        self.channels = int(channels)
+        self.blocksize = int(blocksize)
+        self.device = device
+        self._factory = stream_factory or (lambda sr, ch, bs, cb: sounddevice_stream(sr, ch, bs, cb, device))
+        self._stream = None
+        self._lock = threading.Lock()
+        self._sources: dict[str, Source | None] = {s: None for s in SLOTS}
+        self._active = "A"
+        self._pos = 0  # frame position in the active source
+        self._playing = False
+        self._finished = False  # set by the callback when the active source ran out
+
+    # -- sources ------------------------------------------------------------------------------------
+    def set_source(self, buffer, sr: float, gain_db: float = 0.0, slot: str = "A", label: str = "") -> None:
+        """Put audio into a slot. ``buffer`` is (frames, channels) or mono (frames,), at the stream rate.
+
+        When the slot is the active one the playback position keeps its relative place in the song.
+        """
+        self._check_slot(slot)
+        if abs(float(sr) - self.samplerate) > 0.5:
+            raise ValueError(f"source is at {sr:g} Hz but the stream runs at {self.samplerate:g} Hz; "
+                             "resample it while decoding")
+        buf = np.asarray(buffer, dtype=np.float32)
+        if buf.ndim == 1:
+            buf = buf[:, None]
+        if buf.shape[1] != self.channels:  # mono -> all channels, more -> the first ones
+            buf = np.repeat(buf[:, :1], self.channels, axis=1) if buf.shape[1] == 1 else buf[:, : self.channels]
+        src = Source(np.ascontiguousarray(buf), float(sr), float(gain_db), label)
+        with self._lock:
+            old = self._sources[slot]
+            self._sources[slot] = src
+            if slot == self._active:
+                frac = self._pos / old.frames if old is not None and old.frames else 0.0
+                self._pos = min(int(frac * src.frames), max(0, src.frames - 1))
+                self._finished = False
+
+    def set_gain(self, slot: str, gain_db: float) -> None:
+        self._check_slot(slot)
+        with self._lock:
+            if self._sources[slot] is not None:
+                self._sources[slot].gain_db = float(gain_db)
+
+    def clear(self, slot: str) -> None:
+        self._check_slot(slot)
+        with self._lock:
+            self._sources[slot] = None
+            if slot == self._active:
+                self._playing = False
+                self._pos = 0
+
+    def source(self, slot: str) -> Source | None:
+        return self._sources[slot]
+
+    def has_source(self, slot: str) -> bool:
+        return self._sources[slot] is not None
+
+    # -- A/B ----------------------------------------------------------------------------------------
+    @property
+    def active(self) -> str:
+        return self._active
+
+    def select(self, slot: str) -> None:
+        """Make ``slot`` active at the same relative position as the current one."""
+        self._check_slot(slot)
+        with self._lock:
+            if slot == self._active:
+                return
+            cur, new = self._sources[self._active], self._sources[slot]
+            frac = self._pos / cur.frames if cur is not None and cur.frames else 0.0
+            self._active = slot
+            self._pos = min(int(round(frac * new.frames)), max(0, new.frames - 1)) if new is not None else 0
+            if new is None:
+                self._playing = False
+            self._finished = False
+
+    def toggle_ab(self) -> str:
+        """Switch between A and B (only when both are loaded); returns the active slot."""
+        other = "B" if self._active == "A" else "A"
+        if self._sources[other] is not None:
+            self.select(other)
+        return self._active
+
+    # -- transport ----------------------------------------------------------------------------------
+    def play(self, slot: str | None = None) -> None:
+        if slot is not None:
+            self.select(slot)
+        with self._lock:
+            src = self._sources[self._active]
+            if src is None:
+                return
+            if self._pos >= src.frames - 1:
+                self._pos = 0
+            self._finished = False
+            self._playing = True
+        self._ensure_stream()
+
+    def pause(self) -> None:
+        with self._lock:
+            self._playing = False
+
+    def toggle(self) -> bool:
+        if self._playing:
+            self.pause()
+        else:
+            self.play()
+        return self._playing
+
+    def stop(self) -> None:
+        with self._lock:
+            self._playing = False
+            self._pos = 0
+
+    def seek(self, seconds: float) -> None:
+        with self._lock:
+            src = self._sources[self._active]
+            if src is None:
+                return
+            self._pos = int(np.clip(round(seconds * src.samplerate), 0, max(0, src.frames - 1)))
+            self._finished = False
+
+    def seek_fraction(self, fraction: float) -> None:
+        src = self._sources[self._active]
+        if src is not None:
+            self.seek(float(np.clip(fraction, 0.0, 1.0)) * src.duration)
+
+    @property
+    def playing(self) -> bool:
+        return self._playing
+
+    @property
+    def finished(self) -> bool:
+        """True once the active source played to its end (cleared by play/seek/select)."""
+        return self._finished
+
+    @property
+    def position(self) -> float:
+        src = self._sources[self._active]
+        return self._pos / src.samplerate if src is not None else 0.0
+
+    @property
+    def duration(self) -> float:
+        src = self._sources[self._active]
+        return src.duration if src is not None else 0.0
+
+    @property
+    def fraction(self) -> float:
+        src = self._sources[self._active]
+        return self._pos / src.frames if src is not None and src.frames else 0.0
+
+    def close(self) -> None:
+        with self._lock:
+            self._playing = False
+            stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.stop()
+            finally:
+                stream.close()
+
+    # -- audio thread -------------------------------------------------------------------------------
+    def _ensure_stream(self) -> None:
+        if self._stream is None:
+            stream = self._factory(self.samplerate, self.channels, self.blocksize, self._callback)
+            stream.start()
+            self._stream = stream
+
+    def _callback(self, outdata, frames, time_info, status) -> None:  # noqa: ARG002 - PortAudio signature
+        """Copy ``frames`` frames of the active source (scaled by its gain) into ``outdata``."""
+        with self._lock:
+            src = self._sources[self._active]
+            if not self._playing or src is None:
+                outdata.fill(0.0)
+                return
+            start = self._pos
+            n = max(0, min(frames, src.frames - start))
+            if n:
+                np.multiply(src.buffer[start:start + n], src.gain, out=outdata[:n])
+                np.clip(outdata[:n], -1.0, 1.0, out=outdata[:n])
+            if n < frames:
+                outdata[n:].fill(0.0)
+                self._playing = False
+                self._finished = True
+            self._pos = start + n
+
+    @staticmethod
+    def _check_slot(slot: str) -> None:
+        if slot not in SLOTS:
+            raise ValueError(f"slot must be one of {SLOTS}, not {slot!r}")
