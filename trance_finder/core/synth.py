@@ -240,7 +240,8 @@ def _hz(midi) -> np.ndarray:
 def _sos(kind: str, order: int, fc, sr: int) -> np.ndarray:
     nyq = 0.5 * sr
     if isinstance(fc, tuple):
-        wn = [min(max(f, 10.0), 0.45 * sr) / nyq for f in fc]
+        hi = min(max(fc[1], 20.0), 0.45 * sr)
+        wn = [min(max(fc[0], 10.0), 0.7 * hi) / nyq, hi / nyq]
     else:
         wn = min(max(fc, 10.0), 0.45 * sr) / nyq
     return signal.butter(order, wn, btype=kind, output="sos")
@@ -687,9 +688,10 @@ def _chords(song: _Song, sd: _Sound) -> np.ndarray:
     voices = 3 if pad else sd.voices
     detune = sd.detune * (0.6 if pad else 1.0)
     rel = 0.35 if pad else 0.15
-    levels = {"breakdown": _db(1.0 - 6.0 * st.energy), "build": _db(-2.0), "drop": 1.0 if not pad else 0.55}
-    if st.palette in ("pad",):
-        levels["drop"] = 0.9
+    if st.palette in ("supersaw", "pad"):
+        levels = {"breakdown": 1.0, "build": 1.0, "drop": 1.0 if st.palette == "supersaw" else 0.9}
+    else:  # the pad carries the breakdown and steps back behind plucks/stabs/acid in the drop
+        levels = {"breakdown": 1.8, "build": 1.4, "drop": 0.55}
     out, raw, envs = np.zeros((2, song.n)), {}, {}
     for s in song.sections:
         if s.name not in levels or s.end <= s.start:
@@ -718,7 +720,9 @@ def _chords(song: _Song, sd: _Sound) -> np.ndarray:
     out = w * bright + (1.0 - w) * dark
     if song.fam.saw_drive > 0:
         k = 1.0 + 6.0 * song.fam.saw_drive
-        out = np.tanh(k * out) / k * 1.5
+        rms = np.sqrt(np.mean(out**2)) + 1e-12
+        dist = np.tanh(k * out / (3 * rms))
+        out = dist * (rms / (np.sqrt(np.mean(dist**2)) + 1e-12))
     return out
 
 
@@ -741,7 +745,6 @@ def _arp(song: _Song, sd: _Sound) -> np.ndarray:
         return np.zeros((2, song.n))
     out, cache = np.zeros((2, song.n)), {}
     steps = range(0, 16, song.arp_rate)
-    bd_gain = _db(-4 - 4 * song.style.energy)
     bd = _section(song, "breakdown")
     for i, bar, pos in zip(*_grid(song, names, steps)):
         chord = song.chords[bar]
@@ -749,7 +752,7 @@ def _arp(song: _Song, sd: _Sound) -> np.ndarray:
         midi = tones[song.arp[pos] % len(tones)] + 12
         if midi not in cache:
             cache[midi] = _pluck(song, sd, midi)
-        gain = bd_gain if bd.start * song.sr <= i < bd.end * song.sr else 1.0
+        gain = 0.5 if bd.start * song.sr <= i < bd.end * song.sr else 1.0
         pan = 0.35 * sd.width * (1 if pos % 4 < 2 else -1)
         _place(out, _pan(cache[midi], pan), i, gain * (1.0 if pos % 4 == 0 else 0.8))
     return out
@@ -1014,12 +1017,13 @@ def _limit(x: np.ndarray, sr: int, ceiling: float) -> np.ndarray:
 
 
 def _glue(x: np.ndarray, amount: float) -> np.ndarray:
-    """Soft-knee saturation: unity below the knee, peaks above it squeezed towards 1."""
-    knee = 0.85 - 0.45 * amount
+    """Soft-knee saturation: unity below the knee, peaks above it squeezed towards 1.3 (the limiter
+    takes the rest)."""
+    knee, top = 0.9 - 0.4 * amount, 1.3
     a = np.abs(x)
     over = a > knee
     y = x.copy()
-    y[over] = np.sign(x[over]) * (knee + (1 - knee) * np.tanh((a[over] - knee) / (1 - knee)))
+    y[over] = np.sign(x[over]) * (knee + (top - knee) * np.tanh((a[over] - knee) / (top - knee)))
     return y
 
 
@@ -1052,15 +1056,18 @@ def _stems(style: TrackStyle, seconds: float, sr: int, detail_seed: int) -> tupl
     sc_bass = _sidechain(song, sd, min(0.9, sd.sc_depth + 0.2))
     st = style
     chord_lvl = {"supersaw": 0.4, "pad": 0.4}.get(st.palette, 0.2)
+    # energy: the breakdown sits lower under a high-energy drop (and comes back up through the build)
+    g = _db(1.0 - 6.0 * st.energy)
+    bd = _automation(song, {"intro": (1, 1), "breakdown": (g, g), "build": (g, 1), "drop": (1, 1)})
     hat_lvl = 0.07 * (0.5 + 0.6 * st.energy) * (0.15 + 1.7 * st.brightness**1.5)
     stems = {
         "kick": _pan(0.5 * lv["kick"] * _kick(song, sd), 0.0),
         "bass": _pan(0.8 * lv["bass"] * sc_bass * _bass(song, sd), 0.0),
-        "chords": chord_lvl * lv["chords"] * sc * _chords(song, sd),
+        "chords": chord_lvl * lv["chords"] * sc * bd * _chords(song, sd),
         "main": (0.7 if st.palette in ("square", "fm") else 0.5) * lv["main"] * sc * _main(song, sd),
-        "arp": 0.3 * lv["arp"] * sc * _arp(song, sd),
+        "arp": 0.3 * lv["arp"] * sc * bd * _arp(song, sd),
         "lead": 0.25 * lv["lead"] * (0.5 + 0.5 * sc) * _lead(song, sd),
-        "vox": 1.0 * lv["vox"] * sc * _vox(song, sd),
+        "vox": 1.0 * lv["vox"] * sc * bd * _vox(song, sd),
         "hats": hat_lvl * lv["hats"] * _hats(song, sd),
         "perc": 0.16 * lv["perc"] * _percussion(song, sd),
         "riser": 0.08 * lv["riser"] * _riser(song, sd),
