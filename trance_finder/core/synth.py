@@ -54,6 +54,7 @@ from scipy import signal
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
 from trance_finder.core.atomic import atomic_path, write_bytes, write_json
+from trance_finder.core.audio import integrated_lufs
 from trance_finder.core.progress import Progress
 
 __all__ = [
@@ -970,41 +971,9 @@ def _delay(x: np.ndarray, song: _Song, taps: int = 4, fb: float = 0.5) -> np.nda
 
 
 def integrated_loudness(x: np.ndarray, sr: int) -> float:
-    """ITU-R BS.1770 integrated loudness (LUFS) of (channels, n) or (n,) audio; -70 if silent."""
-    x = np.atleast_2d(np.asarray(x, dtype=float))
-    y = signal.sosfilt(_k_weighting(sr), x, axis=-1)
-    block, hop = int(0.4 * sr), int(0.1 * sr)
-    if y.shape[-1] < block:
-        z = np.mean(y**2, axis=-1, keepdims=True)
-    else:
-        c = np.concatenate([np.zeros((y.shape[0], 1)), np.cumsum(y**2, axis=-1)], axis=-1)
-        starts = np.arange(0, y.shape[-1] - block + 1, hop)
-        z = (c[:, starts + block] - c[:, starts]) / block
-    zs = z.sum(axis=0)
-    with np.errstate(divide="ignore"):
-        lk = -0.691 + 10 * np.log10(zs)
-    gated = zs[lk > -70.0]
-    if gated.size == 0:
-        return -70.0
-    rel = -0.691 + 10 * np.log10(gated.mean()) - 10.0
-    gated = zs[(lk > -70.0) & (lk > rel)]
-    return float(-0.691 + 10 * np.log10(gated.mean()))
-
-
-@lru_cache(maxsize=8)
-def _k_weighting(sr: int) -> np.ndarray:
-    g, q, fc = 3.999843853973347, 0.7071752369554196, 1681.974450955533
-    a_ = 10 ** (g / 40)
-    w0 = 2 * np.pi * fc / sr
-    alpha, cw = np.sin(w0) / (2 * q), np.cos(w0)
-    shelf = [a_ * ((a_ + 1) + (a_ - 1) * cw + 2 * np.sqrt(a_) * alpha), -2 * a_ * ((a_ - 1) + (a_ + 1) * cw),
-             a_ * ((a_ + 1) + (a_ - 1) * cw - 2 * np.sqrt(a_) * alpha), (a_ + 1) - (a_ - 1) * cw + 2 * np.sqrt(a_) * alpha,
-             2 * ((a_ - 1) - (a_ + 1) * cw), (a_ + 1) - (a_ - 1) * cw - 2 * np.sqrt(a_) * alpha]
-    q2, fc2 = 0.5003270373253953, 38.13547087613982
-    w2 = 2 * np.pi * fc2 / sr
-    al2 = np.sin(w2) / (2 * q2)
-    hp = [1.0, -2.0, 1.0, 1 + al2, -2 * np.cos(w2), 1 - al2]
-    return np.array([np.r_[s[:3], s[3:]] / s[3] for s in (shelf, hp)])
+    """ITU-R BS.1770 integrated loudness (LUFS, via pyloudnorm) of (channels, n) or (n,) audio; -70 if silent."""
+    value = integrated_lufs(x, sr)
+    return value if np.isfinite(value) else -70.0
 
 
 def _limit(x: np.ndarray, sr: int, ceiling: float) -> np.ndarray:

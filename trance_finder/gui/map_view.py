@@ -4,6 +4,8 @@ with each point's index position in ``data=``."""
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
@@ -13,6 +15,17 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBox
 from trance_finder.gui import theme
 
 N_LINES = 5
+
+
+def legend_html(names, counts) -> str:
+    parts = []
+    for i, c in enumerate(names):
+        colour = theme.cluster_color(i).name()
+        parts.append(f"<span style='color:{colour}; font-size:13pt'>&#9679;</span>&nbsp;{html.escape(c)}"
+                     f"&nbsp;<span style='color:{theme.MUTED}'>{counts.get(c, 0)}</span>")
+    legend = " &nbsp;&nbsp; ".join(parts)
+    return (f"{legend} &nbsp;&nbsp; <span style='color:{theme.TEXT}; font-size:13pt'>&#9733;</span>&nbsp;your WIP"
+            f" &nbsp; <span style='color:{theme.BLEND_COLOR}; font-size:12pt'>&#9670;</span>&nbsp;blend")
 
 
 class MapView(QWidget):
@@ -54,10 +67,10 @@ class MapView(QWidget):
         self.blend.setZValue(11)
         self.wip_label.setVisible(False)
         self.blend_label.setVisible(False)
-        self.legend = pg.LegendItem(offset=(8, 8), labelTextColor=theme.TEXT, labelTextSize="9pt",
-                                    brush=pg.mkBrush(QColor(21, 23, 27, 200)), pen=pg.mkPen(theme.BORDER))
-        self.legend.setParentItem(self.plot.vb)
-        self._legend_items: list = []
+        # the legend sits under the plot (a Qt label), so it never hides points or markers
+        self.legend = QLabel()
+        self.legend.setTextFormat(Qt.RichText)
+        self.legend.setWordWrap(True)
         self.scatter.sigClicked.connect(self._clicked)
 
         self.play_on_click = QCheckBox("Play on click")
@@ -77,6 +90,7 @@ class MapView(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(4)
         lay.addWidget(self.plot_widget, 1)
+        lay.addWidget(self.legend)
         lay.addLayout(bar)
 
     # -- data -------------------------------------------------------------------------------------
@@ -88,13 +102,10 @@ class MapView(QWidget):
         self.xy = np.array([[t.get("x", 0.0), t.get("y", 0.0)] for t in tracks], dtype=np.float32).reshape(-1, 2)
         brushes = [pg.mkBrush(theme.cluster_color(index.get(t.get("cluster", ""), 0))) for t in tracks]
         self.scatter.setData(x=self.xy[:, 0], y=self.xy[:, 1], brush=brushes, data=np.arange(len(tracks)))
-        self.legend.clear()
         counts = {c: 0 for c in names}
         for t in tracks:
             counts[t.get("cluster", "")] = counts.get(t.get("cluster", ""), 0) + 1
-        for i, c in enumerate(names):
-            dot = pg.ScatterPlotItem(symbol="o", size=9, brush=pg.mkBrush(theme.cluster_color(i)), pen=None)
-            self.legend.addItem(dot, f"{c} ({counts.get(c, 0)})")
+        self.legend.setText(legend_html(names, counts))
         self.clear_query()
         self.set_blend(None)
         self.set_selected(None)

@@ -242,3 +242,13 @@ def train_and_load(opts, device: str = "auto", cancel: CancelToken | None = None
     loaded = load_model(result.model_path, result.index_path, "user", device)
     loaded.evaluation = result.evaluation
     return TrainOutcome(result, loaded)
+
+
+# -- environment ------------------------------------------------------------------------------------
+def environment_info() -> dict:
+    """Backbone availability and devices, for the settings panel (imports torch: run it in a worker)."""
+    from trance_finder.core.backbones import availability, backbone_names
+    from trance_finder.core.device import cuda_available, describe_devices
+
+    return {"backbones": {n: availability(n) for n in backbone_names()}, "devices": describe_devices(),
+            "cuda": cuda_available()}
