@@ -32,6 +32,7 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=50)
     ap.add_argument("--identity-weight", type=float, default=None)
+    ap.add_argument("--lr", type=float, default=None)
     args = ap.parse_args()
 
     t0 = time.perf_counter()
@@ -55,6 +56,8 @@ def main() -> None:
         cfg = TrainConfig(epochs=args.epochs)
         if args.identity_weight is not None:
             cfg.identity_weight = args.identity_weight
+        if args.lr is not None:
+            cfg.lr = args.lr
         t = time.perf_counter()
         model = run_to_end(train_head(data, cfg))
         train_s = time.perf_counter() - t

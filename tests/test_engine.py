@@ -57,19 +57,22 @@ def test_held_out_tracks_find_their_style(trained, tmp_path):
     assert np.mean(np.array(precisions) >= 0.6) >= 0.75  # same-style references dominate most top-5s
 
 
-@pytest.mark.parametrize("alteration", ["minus_12_db", "pitch_up_1_semitone", "pitch_down_1_semitone"])
+@pytest.mark.parametrize("alteration", ["minus_12_db", "pitch_up_1_semitone", "pitch_down_1_semitone", "mp3_rebounce"])
 def test_altered_copy_finds_its_original_first(trained, tmp_path, alteration):
     from audiomentations import PitchShift
 
     _, _, _, finder = trained
     for record in finder.tracks[::4]:  # one track of each family
         audio, sr = sf.read(record["path"], dtype="float32", always_2d=True)
+        ext = "wav"
         if alteration == "minus_12_db":
             altered = audio * 10 ** (-12 / 20)
+        elif alteration == "mp3_rebounce":  # re-bounced at -3 dB and encoded lossy
+            altered, ext = audio * 10 ** (-3 / 20), "mp3"
         else:
             st = 1 if alteration.startswith("pitch_up") else -1
             altered = PitchShift(min_semitones=st, max_semitones=st, p=1.0)(audio.T.copy(), sample_rate=sr).T
-        path = tmp_path / f"copy_{record['title']}.wav"
+        path = tmp_path / f"copy_{record['title']}.{ext}"
         sf.write(str(path), altered, sr)
         result = finder.query(path, k=3)
         assert result.neighbours[0].track["path"] == record["path"], (alteration, record["title"])

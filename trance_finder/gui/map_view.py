@@ -28,6 +28,13 @@ def legend_html(names, counts) -> str:
             f" &nbsp; <span style='color:{theme.BLEND_COLOR}; font-size:12pt'>&#9670;</span>&nbsp;blend")
 
 
+class Marker(pg.ScatterPlotItem):
+    """A marker drawn over the references that lets clicks through to them."""
+
+    def mouseClickEvent(self, ev) -> None:  # noqa: N802
+        ev.ignore()
+
+
 class MapView(QWidget):
     pointClicked = Signal(int)  # noqa: N815 - index position of the clicked reference
     auditionRequested = Signal(int)  # noqa: N815
@@ -52,11 +59,11 @@ class MapView(QWidget):
         self.scatter = pg.ScatterPlotItem(size=10, pen=pg.mkPen(QColor(0, 0, 0, 120), width=0.8),
                                           hoverable=True, hoverSize=14, hoverPen=pg.mkPen("w", width=1.5),
                                           tip=self._tip)
-        self.selected = pg.ScatterPlotItem(size=20, symbol="o", pen=pg.mkPen(theme.ACCENT_2, width=2.5),
+        self.selected = Marker(size=20, symbol="o", pen=pg.mkPen(theme.ACCENT_2, width=2.5),
                                            brush=QBrush(Qt.NoBrush))
-        self.wip = pg.ScatterPlotItem(size=24, symbol="star", pen=pg.mkPen(theme.ACCENT, width=1.5),
+        self.wip = Marker(size=24, symbol="star", pen=pg.mkPen(theme.ACCENT, width=1.5),
                                       brush=pg.mkBrush(theme.WIP_COLOR))
-        self.blend = pg.ScatterPlotItem(size=20, symbol="d", pen=pg.mkPen("w", width=1.5),
+        self.blend = Marker(size=20, symbol="d", pen=pg.mkPen("w", width=1.5),
                                         brush=pg.mkBrush(theme.BLEND_COLOR))
         self.wip_label = pg.TextItem("your WIP", color=theme.TEXT, anchor=(0.5, 1.6))
         self.blend_label = pg.TextItem("blend", color=theme.BLEND_COLOR, anchor=(0.5, 1.7))
