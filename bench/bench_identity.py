@@ -39,6 +39,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--weights", default="0,0.15,0.3,0.5")
     ap.add_argument("--copies", type=int, default=24)
+    ap.add_argument("--instance-weight", type=float, default=TrainConfig.instance_weight)
     args = ap.parse_args()
     lib = benchmark_library()
     files = find_audio_files(lib)
@@ -59,7 +60,7 @@ def main() -> None:
                 altered[name].append((i, ex.analyse_file(path).joined(ex.names)))
     rows = []
     for w in [float(x) for x in args.weights.split(",")]:
-        cfg = TrainConfig(identity_weight=w)
+        cfg = TrainConfig(identity_weight=w, instance_weight=args.instance_weight)
         model = run_to_end(train_head(data, cfg))
         base = model.embed(originals)
         row = [w]

@@ -178,8 +178,8 @@ def _step_synth(ctx: Context) -> str:
     if len(ctx.tracks) != N_PER_FAMILY * len(FAMILIES) or not all(p.is_file() for p in ctx.tracks):
         raise StepFailure(f"expected {N_PER_FAMILY * len(FAMILIES)} wav files, got {len(ctx.tracks)}")
     info = sf.info(str(ctx.tracks[0]))
-    return (f"{len(ctx.tracks)} tracks ({', '.join(FAMILIES)}), {info.duration:.0f} s at {info.samplerate} Hz "
-            f"({sf.__libsndfile_version__ and 'libsndfile ' + sf.__libsndfile_version__})")
+    return (f"{len(ctx.tracks)} tracks ({', '.join(FAMILIES)}), {info.duration:.0f} s at {info.samplerate} Hz, "
+            f"written with libsndfile {sf.__libsndfile_version__}")
 
 
 def _step_augment(ctx: Context) -> str:
@@ -188,19 +188,23 @@ def _step_augment(ctx: Context) -> str:
     from trance_finder.core.augment import AudioAugmenter
 
     aug = AudioAugmenter()
-    names = []
     for t in aug.augment.transforms:  # apply every transform (each has p < 1 in the app)
         t.p = 1.0
-        names.append(type(t).__name__)
     aug.augment.p = 1.0
     sr = SAMPLE_RATE
     t = np.arange(2 * sr) / sr
     x = np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 330 * t)]).astype(np.float32) * 0.3
-    y = aug(x, sr, seed=1)
-    if y.ndim != 2 or y.shape[0] != 2 or not np.isfinite(y).all() or np.allclose(y[:, : min(y.shape[1], x.shape[1])],
-                                                                                    x[:, : min(y.shape[1], x.shape[1])]):
+    y = aug(x, sr, seed=2)
+    if y.ndim != 2 or y.shape[0] != 2 or y.shape[1] < sr or not np.isfinite(y).all():
         raise StepFailure(f"augmented audio looks wrong: shape {y.shape}")
-    return f"{', '.join(names)} applied to a 2 s stereo clip -> {y.shape[1] / sr:.2f} s"
+    params = {type(t).__name__: t.parameters for t in aug.augment.transforms}
+    skipped = [name for name, p in params.items() if not p.get("should_apply")]
+    if skipped:
+        raise StepFailure(f"transforms not applied: {', '.join(skipped)}")
+    stretch = params.get("TimeStretch", {}).get("rate", float("nan"))
+    pitch = params.get("PitchShift", {}).get("num_semitones", float("nan"))
+    return (f"{', '.join(params)} on a 2 s stereo clip (stretch x{stretch:.3f}, pitch {pitch:+.1f} st) "
+            f"-> {y.shape[1] / sr:.2f} s")
 
 
 def _step_train(ctx: Context) -> str:
@@ -257,6 +261,7 @@ def _pick_window(made):
 
 
 def _step_gui(ctx: Context) -> str:
+    t0 = time.perf_counter()
     if not os.environ.get("QT_QPA_PLATFORM") and not _has_display():
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     try:
@@ -273,6 +278,8 @@ def _step_gui(ctx: Context) -> str:
     window = _pick_window(create_main_window(model_path=str(ctx.model), index_path=str(ctx.index), use_demo=False))
     try:
         window.show()
+        app.processEvents()
+        ready = time.perf_counter() - t0  # Qt + GUI modules imported, window built and shown
         deadline = time.monotonic() + GUI_SECONDS
         while time.monotonic() < deadline:
             app.processEvents()
@@ -284,7 +291,8 @@ def _step_gui(ctx: Context) -> str:
         window.close()
         window.deleteLater()
         app.processEvents()
-    return f"{type(window).__name__} {title!r} shown on Qt {QtCore.qVersion()}, platform {app.platformName()!r}"
+    return (f"{type(window).__name__} {title!r} shown on Qt {QtCore.qVersion()}, platform {app.platformName()!r}, "
+            f"window ready in {ready:.2f} s")
 
 
 def _step_audio(ctx: Context) -> str:
@@ -412,7 +420,7 @@ def run_steps(fail: str | Iterable[str] | None = None, stream=None, keep: bool |
     lines: list[str] = []
     results: dict[str, StepResult] = {}
     t_all = time.perf_counter()
-    from trance_finder import __version__ as app_version  # noqa: F401 - trivially cheap, checks the package
+    from trance_finder import __version__ as app_version
 
     frozen = "frozen" if getattr(sys, "frozen", False) else "not frozen"
     _write(stream, f"Trance Finder {app_version} self-test ({frozen}, Python {platform.python_version()}, "

@@ -102,7 +102,8 @@ def _describe(centre: dict, library: dict, spread: dict) -> str:
 
     bright = z("spectral_centroid")
     mood = "Bright" if bright > 0.5 else "Dark" if bright < -0.5 else "Melodic"
-    if centre["energy_progression"] >= 0.6 or z("energy_progression") > 0.7:
+    # relative to this library: names tell the clusters apart rather than grade them absolutely
+    if z("energy_progression") > 0.5:
         drive = "High-Energy"
     elif z("onset_density") > 0.5:
         drive = "Driving"

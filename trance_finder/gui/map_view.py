@@ -9,8 +9,16 @@ import html
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QPen
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from trance_finder.gui import theme
 
@@ -21,7 +29,8 @@ def legend_html(names, counts) -> str:
     parts = []
     for i, c in enumerate(names):
         colour = theme.cluster_color(i).name()
-        parts.append(f"<span style='color:{colour}; font-size:13pt'>&#9679;</span>&nbsp;{html.escape(c)}"
+        name = html.escape(c).replace(" ", "&nbsp;").replace("-", "&#8209;")  # keep each entry on one line
+        parts.append(f"<span style='color:{colour}; font-size:13pt'>&#9679;</span>&nbsp;{name}"
                      f"&nbsp;<span style='color:{theme.MUTED}'>{counts.get(c, 0)}</span>")
     legend = " &nbsp;&nbsp; ".join(parts)
     return (f"{legend} &nbsp;&nbsp; <span style='color:{theme.TEXT}; font-size:13pt'>&#9733;</span>&nbsp;your WIP"
@@ -56,7 +65,7 @@ class MapView(QWidget):
 
         self.lines = pg.PlotDataItem([], [], connect="pairs",
                                      pen=pg.mkPen(QColor(255, 255, 255, 110), width=1.4, style=Qt.DashLine))
-        self.scatter = pg.ScatterPlotItem(size=10, pen=pg.mkPen(QColor(0, 0, 0, 120), width=0.8),
+        self.scatter = pg.ScatterPlotItem(size=11, pen=pg.mkPen(QColor(0, 0, 0, 120), width=0.8),
                                           hoverable=True, hoverSize=14, hoverPen=pg.mkPen("w", width=1.5),
                                           tip=self._tip)
         self.selected = Marker(size=20, symbol="o", pen=pg.mkPen(theme.ACCENT_2, width=2.5),
@@ -96,7 +105,15 @@ class MapView(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(4)
-        lay.addWidget(self.plot_widget, 1)
+        self.placeholder = QLabel("The map appears when a reference library is loaded.")
+        self.placeholder.setObjectName("hint")
+        self.placeholder.setAlignment(Qt.AlignCenter)
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setStyleSheet(f"background: {theme.BASE}; border-radius: 6px;")
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.placeholder)
+        self.stack.addWidget(self.plot_widget)
+        lay.addWidget(self.stack, 1)
         lay.addWidget(self.legend)
         lay.addLayout(bar)
 
@@ -113,10 +130,17 @@ class MapView(QWidget):
         for t in tracks:
             counts[t.get("cluster", "")] = counts.get(t.get("cluster", ""), 0) + 1
         self.legend.setText(legend_html(names, counts))
+        self.stack.setCurrentIndex(1 if len(tracks) else 0)
         self.clear_query()
         self.set_blend(None)
         self.set_selected(None)
         self.fit()
+
+    def set_placeholder(self, text: str) -> None:
+        """What the map says while it has no references to show."""
+        self.placeholder.setText(text)
+        if not len(self.tracks):
+            self.stack.setCurrentIndex(0)
 
     def set_query(self, xy, neighbour_positions) -> None:
         x, y = float(xy[0]), float(xy[1])

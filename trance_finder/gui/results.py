@@ -87,7 +87,7 @@ class NeighbourModel(QAbstractTableModel):
         self.beginResetModel()
         if self.ranked:
             self._rows = [r for i, r in enumerate(self._all) if i < self._limit or r.position in self._pinned]
-            for i, r in enumerate(self._rows):
+            for r in self._rows:
                 r.pinned = r.position in self._pinned and (r.rank or 0) > self._limit
         else:
             self._rows = list(self._all)
@@ -202,6 +202,8 @@ class SimilarityDelegate(QStyledItemDelegate):
 class NeighbourTable(QTableView):
     """Arrows move the selection; Space (or Enter) auditions the selected reference."""
 
+    empty_text = "No references yet."
+
     positionSelected = Signal(int)  # noqa: N815 - Qt naming
     playRequested = Signal(int)  # noqa: N815
 
@@ -221,7 +223,8 @@ class NeighbourTable(QTableView):
         h = self.horizontalHeader()
         h.setHighlightSections(False)
         h.setSectionResizeMode(COL_TITLE, QHeaderView.Stretch)
-        for col, width in ((COL_RANK, 40), (COL_SIM, 150), (COL_CLUSTER, 190), (COL_TEMPO, 56), (COL_LENGTH, 64)):
+        h.setMinimumSectionSize(36)
+        for col, width in ((COL_RANK, 38), (COL_SIM, 140), (COL_CLUSTER, 170), (COL_TEMPO, 50), (COL_LENGTH, 68)):
             h.setSectionResizeMode(col, QHeaderView.Interactive)
             self.setColumnWidth(col, width)
         self.setFocusPolicy(Qt.StrongFocus)
@@ -249,6 +252,19 @@ class NeighbourTable(QTableView):
         pos = self.neighbours.position_at(row)
         if pos is not None:
             self.playRequested.emit(pos)
+
+    def set_empty_text(self, text: str) -> None:
+        self.empty_text = text
+        self.viewport().update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        super().paintEvent(event)
+        if self.neighbours.rowCount() == 0 and self.empty_text:
+            p = QPainter(self.viewport())
+            p.setPen(QColor(theme.MUTED))
+            p.drawText(self.viewport().rect().adjusted(24, 24, -24, -24), int(Qt.AlignCenter | Qt.TextWordWrap),
+                       self.empty_text)
+            p.end()
 
     def keyPressEvent(self, event) -> None:  # noqa: N802
         if event.key() in (Qt.Key_Space, Qt.Key_Return, Qt.Key_Enter) and not event.modifiers():

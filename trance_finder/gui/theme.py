@@ -20,8 +20,8 @@ WIP_COLOR = "#ffffff"
 BLEND_COLOR = "#ff5fd2"
 
 # cluster colours: distinct on a dark background (Tableau-like, brightened)
-CLUSTER_COLORS = ["#4cc9f0", "#f72585", "#b5e48c", "#ffb703", "#9d4edd", "#fb8500", "#06d6a0", "#ef476f",
-                  "#8ecae6", "#c77dff", "#ffd166", "#90be6d"]
+CLUSTER_COLORS = ["#4cc9f0", "#f72585", "#b5e48c", "#ffb703", "#9d4edd", "#fb8500", "#06d6a0", "#c9a27e",
+                  "#ef476f", "#a0c4ff", "#e9ff70", "#8d99ae"]
 
 
 def cluster_color(i: int) -> QColor:
@@ -50,11 +50,12 @@ QPushButton:checked, QToolButton:checked {{ background: #1d4e57; border-color: {
 QPushButton:disabled, QToolButton:disabled {{ color: #5d6470; background: #22262d; }}
 QPushButton#primary {{ background: {ACCENT}; color: #0d1013; font-weight: 600; border: none; }}
 QPushButton#primary:hover {{ background: #4fd5e6; }}
-QPushButton#primary:disabled {{ background: #2a4b52; color: #6f8b90; }}
+QPushButton#primary:disabled {{ background: #22262d; color: #5d6470; border: 1px solid {BORDER}; }}
 QPushButton#danger {{ background: #5a2a30; border-color: #7c3540; }}
 QTableView, QListWidget, QTreeView, QPlainTextEdit {{ background: {BASE}; alternate-background-color: {ALT};
     border: 1px solid {BORDER}; border-radius: 6px; gridline-color: {BORDER};
     selection-background-color: #1d4e57; selection-color: {TEXT}; }}
+QTreeWidget::item, QListWidget::item {{ padding: 3px 2px; }}
 QHeaderView::section {{ background: {PANEL}; color: {MUTED}; border: none; border-bottom: 1px solid {BORDER};
     padding: 4px 6px; font-weight: 600; }}
 QLineEdit, QSpinBox, QDoubleSpinBox, QComboBox {{ background: {BASE}; border: 1px solid {BORDER};
@@ -101,6 +102,7 @@ def dark_palette() -> QPalette:
 
 def apply_theme(app: QApplication) -> None:
     app.setStyle("Fusion")
+    app.setProperty("trance_finder_style", "Fusion")
     app.setPalette(dark_palette())
     font = QFont(app.font())
     if font.pointSizeF() < 10:

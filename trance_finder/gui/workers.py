@@ -19,7 +19,7 @@ import logging
 import traceback
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
 from trance_finder.core.progress import CancelToken, Progress
 from trance_finder.errors import Cancelled, TranceFinderError
@@ -70,6 +70,9 @@ class Worker(QObject):
             log.error("%s crashed:\n%s", self.name, "".join(traceback.format_exception(exc)))
             self.failed.emit(describe_error(exc))
         finally:
+            app = QCoreApplication.instance()
+            if app is not None:  # hand the worker back to the UI thread, which owns and deletes it
+                self.moveToThread(app.thread())
             self.done.emit()
 
 
@@ -121,16 +124,19 @@ class Job(QObject):
     @Slot(object)
     def _on_finished(self, result) -> None:
         self.outcome = "finished"
+        self.running = False  # the job is over for the UI; its thread winds down right after
         self.finished.emit(result)
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:
         self.outcome = "failed"
+        self.running = False  # the job is over for the UI; its thread winds down right after
         self.failed.emit(message)
 
     @Slot()
     def _on_cancelled(self) -> None:
         self.outcome = "cancelled"
+        self.running = False  # the job is over for the UI; its thread winds down right after
         self.cancelled.emit()
 
     @Slot()
@@ -150,7 +156,8 @@ class JobRunner(QObject):
 
     def start(self, job: Callable, name: str = "job", on_finished=None, on_failed=None, on_progress=None,
               on_cancelled=None) -> Job:
-        handle = Job(job, name, self)
+        # No Qt parent: the runner's list owns the handle, so Qt never deletes it behind Python's back
+        handle = Job(job, name)
         if on_progress:
             handle.progress.connect(on_progress)
         if on_finished:
@@ -164,9 +171,9 @@ class JobRunner(QObject):
         return handle.start()
 
     def _forget(self, handle: Job) -> None:
-        if handle in self.jobs:
-            self.jobs.remove(handle)
-        handle.deleteLater()
+        # called from the handle's own signal: drop the last reference on the next turn of the loop
+        QTimer.singleShot(0, lambda: self.jobs.remove(handle) if handle in self.jobs else None)
+        handle.running = False
 
     def busy(self, name: str | None = None) -> bool:
         return any(j.running and (name is None or j.name == name) for j in self.jobs)

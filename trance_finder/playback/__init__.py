@@ -1,5 +1,5 @@
 """Qt-free audio playback (sounddevice)."""
 
-from trance_finder.playback.player import Player, PlaybackUnavailable, Source, probe_output
+from trance_finder.playback.player import PlaybackUnavailable, Player, Source, probe_output
 
 __all__ = ["Player", "PlaybackUnavailable", "Source", "probe_output"]
