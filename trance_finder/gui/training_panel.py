@@ -1,0 +1,477 @@
+"""Library & training panel: the reference folder, feature set, training settings and device; runs
+``train_library`` in a worker with progress, ETA, a live loss curve, Cancel, the evaluation numbers
+and the list of skipped files. The previous model stays in use until a new one has loaded."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pyqtgraph as pg
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from trance_finder.gui import tasks, theme
+from trance_finder.gui.workers import JobRunner
+
+FEATURE_SETS = [("musicnn+dsp", "musicnn + DSP (default: best)"), ("musicnn", "musicnn only"),
+                ("dsp", "DSP only (fast, no neural net)"), ("openl3", "OpenL3")]
+DEVICES = [("auto", "Auto"), ("cpu", "CPU"), ("cuda", "CUDA (GPU)")]
+BUSY_STAGES = {"profile", "labels", "index", "save", "load", "synth"}
+METRIC_NAMES = [("precision_at_5", "Precision@5"), ("silhouette", "Silhouette"), ("nmi", "NMI")]
+
+
+def fmt_eta(seconds) -> str:
+    if seconds is None or not math.isfinite(float(seconds)):
+        return ""
+    s = int(round(float(seconds)))
+    if s < 60:
+        return f"about {s} s left"
+    return f"about {s // 60} min {s % 60:02d} s left"
+
+
+def _fmt_metric(x) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{float(x):.2f}"
+
+
+def build_train_options(values: dict):
+    """TrainOptions from the panel's values; output goes to the user model folder."""
+    from trance_finder.core.engine import TrainOptions
+    from trance_finder.core.training import TrainConfig
+
+    model, index = tasks.user_model_paths()
+    return TrainOptions(references=values["references"], output_model=model, output_index=index,
+                        labels_csv=values.get("labels_csv") or None, features=values["features"],
+                        device=values["device"], n_views=int(values["n_views"]),
+                        eval_folds=int(values["eval_folds"]),
+                        train=TrainConfig(epochs=int(values["epochs"]), batch_size=int(values["batch_size"]),
+                                          lr=float(values["lr"]), margin=float(values["margin"])))
+
+
+class TrainingPanel(QWidget):
+    trainingStarted = Signal()  # noqa: N815
+    progress = Signal(object)  # Progress, re-emitted for listeners (tests, status bar)
+    modelTrained = Signal(object)  # noqa: N815 - tasks.TrainOutcome (new model loaded, not yet swapped in)
+    trainingCancelled = Signal()  # noqa: N815
+    trainingFailed = Signal(str)  # noqa: N815
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.runner = JobRunner(self)
+        self.job = None
+        self.losses: list[float] = []
+        self._train_started: float | None = None
+        self.skipped: dict[str, str] = {}
+        self.options_factory = build_train_options  # tests may swap in their own
+
+        # library
+        self.folder = QLineEdit()
+        self.folder.setPlaceholderText("Folder with your reference tracks")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self.choose_folder)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder, 1)
+        folder_row.addWidget(browse)
+        self.labels_csv = QLineEdit()
+        self.labels_csv.setPlaceholderText("optional: CSV with columns path,label")
+        browse_csv = QPushButton("Browse…")
+        browse_csv.clicked.connect(self.choose_labels)
+        csv_row = QHBoxLayout()
+        csv_row.addWidget(self.labels_csv, 1)
+        csv_row.addWidget(browse_csv)
+
+        # model settings
+        self.features = QComboBox()
+        for name, label in FEATURE_SETS:
+            self.features.addItem(label, name)
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 1000)
+        self.epochs.setValue(50)
+        self.batch_size = QSpinBox()
+        self.batch_size.setRange(4, 2048)
+        self.batch_size.setValue(64)
+        self.lr = QDoubleSpinBox()
+        self.lr.setDecimals(5)
+        self.lr.setRange(1e-5, 0.1)
+        self.lr.setSingleStep(1e-4)
+        self.lr.setValue(1e-3)
+        self.margin = QDoubleSpinBox()
+        self.margin.setDecimals(2)
+        self.margin.setRange(0.01, 2.0)
+        self.margin.setSingleStep(0.05)
+        self.margin.setValue(0.2)
+        self.n_views = QSpinBox()
+        self.n_views.setRange(0, 16)
+        self.n_views.setValue(4)
+        self.n_views.setToolTip("Augmented copies of each reference used in training (more: slower, more robust)")
+        self.eval_folds = QSpinBox()
+        self.eval_folds.setRange(0, 10)
+        self.eval_folds.setValue(5)
+        self.eval_folds.setToolTip("Held-out evaluation folds after training (0: in-sample numbers only)")
+        self.device = QComboBox()
+        for name, label in DEVICES:
+            self.device.addItem(label, name)
+        self.device_info = QLabel("Checking devices…")
+        self.device_info.setObjectName("hint")
+        self.device_info.setWordWrap(True)
+
+        lib_box = QGroupBox("Reference library")
+        lib_form = QFormLayout(lib_box)
+        lib_form.addRow("Folder", folder_row)
+        lib_form.addRow("Labels", csv_row)
+        lib_form.setLabelAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        lib_form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        model_box = QGroupBox("Model")
+        grid = QGridLayout(model_box)
+        grid.setHorizontalSpacing(8)
+        grid.addWidget(self._label("Features"), 0, 0)
+        grid.addWidget(self.features, 0, 1, 1, 3)
+        pairs = [("Epochs", self.epochs, "Batch size", self.batch_size),
+                 ("Learning rate", self.lr, "Margin", self.margin),
+                 ("Views", self.n_views, "Eval folds", self.eval_folds)]
+        for row, (a, wa, b, wb) in enumerate(pairs, start=1):
+            grid.addWidget(self._label(a), row, 0)
+            grid.addWidget(wa, row, 1)
+            grid.addWidget(self._label(b), row, 2)
+            grid.addWidget(wb, row, 3)
+        grid.addWidget(self._label("Device"), 4, 0)
+        grid.addWidget(self.device, 4, 1)
+        grid.addWidget(self.device_info, 4, 2, 1, 2)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
+        for spin in (self.epochs, self.batch_size, self.lr, self.margin, self.n_views, self.eval_folds):
+            spin.setMinimumWidth(70)
+        self.features.setMinimumContentsLength(16)
+        self.features.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+
+        # run
+        self.train_button = QPushButton("Train on this folder")
+        self.train_button.setObjectName("primary")
+        self.train_button.clicked.connect(self.start_training)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_training)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.train_button, 1)
+        buttons.addWidget(self.cancel_button)
+        self.stage = QLabel("Not training.")
+        self.stage.setWordWrap(True)
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1)
+        self.bar.setValue(0)
+        self.eta = QLabel("")
+        self.eta.setObjectName("hint")
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextSelectableByMouse)
+
+        self.loss_plot = pg.PlotWidget()
+        self.loss_plot.setMinimumHeight(150)
+        self.loss_plot.setMaximumHeight(220)
+        self.loss_plot.setMenuEnabled(False)
+        self.loss_plot.hideButtons()
+        self.loss_plot.setLabel("left", "loss")
+        self.loss_plot.setLabel("bottom", "epoch")
+        self.loss_plot.showGrid(x=True, y=True, alpha=0.15)
+        self.loss_plot.setMouseEnabled(False, False)
+        self.loss_plot.getAxis("left").enableAutoSIPrefix(False)
+        self.loss_plot.getAxis("bottom").enableAutoSIPrefix(False)
+        self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen(theme.ACCENT, width=2), symbol="o",
+                                              symbolSize=5, symbolBrush=theme.ACCENT, symbolPen=None)
+
+        self.eval_table = QTableWidget(2, len(METRIC_NAMES))
+        self.eval_table.setHorizontalHeaderLabels([m[1] for m in METRIC_NAMES])
+        self.eval_table.setVerticalHeaderLabels(["In-sample", "Held-out"])
+        self.eval_table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.eval_table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.eval_table.setFixedHeight(96)
+        self.eval_table.setToolTip("Fine-tuned model, with the raw backbone features in brackets")
+        self.eval_note = QLabel("Evaluation numbers appear after training (fine-tuned, raw backbone in brackets).")
+        self.eval_note.setObjectName("hint")
+        self.eval_note.setWordWrap(True)
+
+        self.skipped_label = QLabel("Skipped files: none")
+        self.skipped_list = QListWidget()
+        self.skipped_list.setMaximumHeight(90)
+        self.skipped_list.setVisible(False)
+
+        run_box = QGroupBox("Training")
+        rl = QVBoxLayout(run_box)
+        rl.addLayout(buttons)
+        rl.addWidget(self.stage)
+        rl.addWidget(self.bar)
+        rl.addWidget(self.eta)
+        rl.addWidget(self.loss_plot)
+        rl.addWidget(self.message)
+        eval_box = QGroupBox("Evaluation")
+        el = QVBoxLayout(eval_box)
+        el.addWidget(self.eval_table)
+        el.addWidget(self.eval_note)
+        el.addWidget(self.skipped_label)
+        el.addWidget(self.skipped_list)
+
+        inner = QWidget()
+        lay = QVBoxLayout(inner)
+        lay.setContentsMargins(8, 8, 8, 8)
+        lay.addWidget(lib_box)
+        lay.addWidget(model_box)
+        lay.addWidget(run_box)
+        lay.addWidget(eval_box)
+        lay.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setWidget(inner)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Expanding)
+        self.setMinimumWidth(420)  # the settings grid needs ~400 px; never clip it
+
+    # -- environment (filled from a worker) ---------------------------------------------------------
+    @staticmethod
+    def _label(text: str) -> QLabel:
+        label = QLabel(text)
+        label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        return label
+
+    def set_environment(self, env: dict) -> None:
+        """``env``: {"backbones": {name: (ok, reason)}, "devices": str, "cuda": bool}."""
+        status = env.get("backbones", {})
+        model = self.features.model()
+        for i in range(self.features.count()):
+            name = self.features.itemData(i)
+            problems = [f"{part}: {status[part][1]}" for part in name.split("+")
+                        if part in status and not status[part][0]]
+            item = model.item(i)
+            item.setEnabled(not problems)
+            base = dict(FEATURE_SETS)[name]
+            item.setText(base if not problems else f"{base} (unavailable)")
+            item.setToolTip("; ".join(problems) if problems else "")
+        if not model.item(self.features.currentIndex()).isEnabled():
+            for i in range(self.features.count()):
+                if model.item(i).isEnabled():
+                    self.features.setCurrentIndex(i)
+                    break
+        self.device_info.setText(env.get("devices", ""))
+        cuda_item = self.device.model().item(2)
+        cuda_item.setEnabled(bool(env.get("cuda")))
+        cuda_item.setToolTip("" if env.get("cuda") else "No CUDA device detected")
+        if not env.get("cuda") and self.device.currentData() == "cuda":
+            self.device.setCurrentIndex(0)
+
+    # -- values ---------------------------------------------------------------------------------------
+    def values(self) -> dict:
+        return {"references": self.folder.text().strip(), "labels_csv": self.labels_csv.text().strip(),
+                "features": self.features.currentData(), "epochs": self.epochs.value(),
+                "batch_size": self.batch_size.value(), "lr": self.lr.value(), "margin": self.margin.value(),
+                "n_views": self.n_views.value(), "eval_folds": self.eval_folds.value(),
+                "device": self.device.currentData()}
+
+    def set_values(self, v: dict) -> None:
+        if "references" in v:
+            self.folder.setText(str(v["references"] or ""))
+        if "labels_csv" in v:
+            self.labels_csv.setText(str(v["labels_csv"] or ""))
+        for key, combo in (("features", self.features), ("device", self.device)):
+            if v.get(key):
+                i = combo.findData(v[key])
+                if i >= 0:
+                    combo.setCurrentIndex(i)
+        for key, spin in (("epochs", self.epochs), ("batch_size", self.batch_size), ("n_views", self.n_views),
+                          ("eval_folds", self.eval_folds)):
+            if v.get(key) is not None:
+                spin.setValue(int(v[key]))
+        for key, spin in (("lr", self.lr), ("margin", self.margin)):
+            if v.get(key) is not None:
+                spin.setValue(float(v[key]))
+
+    def save_settings(self, s: QSettings) -> None:
+        for key, value in self.values().items():
+            s.setValue(f"training/{key}", value)
+
+    def load_settings(self, s: QSettings) -> None:
+        keys = ("references", "labels_csv", "features", "epochs", "batch_size", "lr", "margin", "n_views",
+                "eval_folds", "device")
+        self.set_values({k: s.value(f"training/{k}") for k in keys if s.contains(f"training/{k}")})
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose your reference folder", self.folder.text())
+        if folder:
+            self.folder.setText(folder)
+
+    def choose_labels(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a labels CSV", self.folder.text(), "CSV (*.csv)")
+        if path:
+            self.labels_csv.setText(path)
+
+    # -- running --------------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.job is not None and self.job.running
+
+    def start_training(self) -> bool:
+        if self.running:
+            return False
+        v = self.values()
+        if not v["references"]:
+            self._say("Choose the folder with your reference tracks first.", error=True)
+            return False
+        try:
+            opts = self.options_factory(v)
+        except (ValueError, TypeError) as exc:
+            self._say(f"Check the settings: {exc}", error=True)
+            return False
+        self.losses = []
+        self.skipped = {}
+        self._train_started = None
+        self.loss_curve.setData([], [])
+        self.loss_plot.setXRange(1, max(2, int(v["epochs"])), padding=0.02)
+        self.skipped_list.clear()
+        self.skipped_list.setVisible(False)
+        self.skipped_label.setText("Skipped files: none")
+        self._say("")
+        self.stage.setText("Starting…")
+        self.bar.setRange(0, 0)
+        self.eta.setText("")
+        self.train_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        device = v["device"]
+        self.job = self.runner.start(lambda cancel: tasks.train_and_load(opts, device, cancel), "train",
+                                     on_progress=self._on_progress, on_finished=self._on_finished,
+                                     on_failed=self._on_failed, on_cancelled=self._on_cancelled)
+        self.trainingStarted.emit()
+        return True
+
+    def cancel_training(self) -> None:
+        if self.running:
+            self.job.cancel()
+            self.cancel_button.setEnabled(False)
+            self.stage.setText("Cancelling…")
+
+    def _on_progress(self, p) -> None:
+        if p.info.get("skipped"):
+            self._add_skipped(p.info["skipped"], p.info.get("reason", ""))
+        if p.stage == "extract":
+            self.bar.setRange(0, max(1, p.total))
+            self.bar.setValue(p.done)
+            self.stage.setText(f"Extracting features: {p.done} / {p.total} files")
+            self.eta.setText(fmt_eta(p.info.get("eta_s")) if p.done else "")
+        elif p.stage == "train":
+            self.bar.setRange(0, max(1, p.total))
+            self.bar.setValue(p.done)
+            self.stage.setText(p.message if p.done else "Training the embedding model…")
+            if p.done == 0 or self._train_started is None:
+                self._train_started = time.monotonic()
+                self.eta.setText("")
+            else:
+                per_epoch = (time.monotonic() - self._train_started) / p.done
+                self.eta.setText(fmt_eta(per_epoch * (p.total - p.done)))
+            if "loss" in p.info:
+                self.losses.append(float(p.info["loss"]))
+                self.loss_curve.setData(list(range(1, len(self.losses) + 1)), self.losses)
+        elif p.stage == "evaluate":
+            self.bar.setRange(0, max(1, p.total))
+            self.bar.setValue(p.done)
+            if p.info.get("epoch") is None:
+                self.stage.setText(p.message)
+            self.eta.setText("")
+        elif p.stage in BUSY_STAGES:
+            self.bar.setRange(0, 0)
+            self.stage.setText(p.message)
+            self.eta.setText("")
+        self.progress.emit(p)
+
+    def _add_skipped(self, path: str, reason: str) -> None:
+        if path in self.skipped:
+            return
+        self.skipped[path] = reason
+        self.skipped_list.addItem(f"{path}: {reason}")
+        self.skipped_list.setVisible(True)
+        self.skipped_label.setText(f"Skipped files: {len(self.skipped)} (not usable; training goes on)")
+
+    def _finish_ui(self) -> None:
+        self.train_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.bar.setRange(0, 1)
+        self.eta.setText("")
+
+    def _on_finished(self, outcome) -> None:
+        self._finish_ui()
+        self.bar.setValue(1)
+        r = outcome.result
+        for path, reason in r.skipped:
+            self._add_skipped(path, reason)
+        self.show_evaluation(r.evaluation)
+        if r.loss_history and not self.losses:
+            self.losses = list(r.loss_history)
+            self.loss_curve.setData(list(range(1, len(self.losses) + 1)), self.losses)
+        self.stage.setText(f"Done: {r.n_tracks} tracks, {r.n_labels} labels, {r.seconds:.0f} s. "
+                           "The new model is in use.")
+        self._say(f"Model saved to {r.model_path}")
+        self.modelTrained.emit(outcome)
+
+    def _on_failed(self, message: str) -> None:
+        self._finish_ui()
+        self.bar.setValue(0)
+        self.stage.setText("Training failed; the previous model is still in use.")
+        self._say(message, error=True)
+        self.trainingFailed.emit(message)
+
+    def _on_cancelled(self) -> None:
+        self._finish_ui()
+        self.bar.setValue(0)
+        self.stage.setText("Cancelled. The previous model and index are still in use.")
+        self.trainingCancelled.emit()
+
+    def _say(self, text: str, error: bool = False) -> None:
+        self.message.setText(text)
+        self.message.setStyleSheet(f"color: {theme.BAD};" if error else f"color: {theme.MUTED};")
+
+    def show_evaluation(self, ev: dict | None) -> None:
+        ev = ev or {}
+        for row, key in enumerate(("in_sample", "held_out")):
+            block = ev.get(key) or {}
+            ft, raw = block.get("finetuned", {}), block.get("raw", {})
+            for col, (metric, _label) in enumerate(METRIC_NAMES):
+                text = "—" if not block else f"{_fmt_metric(ft.get(metric))}  ({_fmt_metric(raw.get(metric))})"
+                item = QTableWidgetItem(text)
+                item.setTextAlignment(Qt.AlignCenter)
+                if block and ft.get(metric) is not None and raw.get(metric) is not None:
+                    try:
+                        better = float(ft[metric]) >= float(raw[metric])
+                        item.setForeground(QColor(theme.GOOD if better else theme.ACCENT_2))
+                    except (TypeError, ValueError):
+                        pass
+                self.eval_table.setItem(row, col, item)
+        if ev:
+            folds = (ev.get("held_out") or {}).get("folds")
+            self.eval_note.setText(f"{ev.get('n_tracks', '?')} tracks, {ev.get('n_labels', '?')} labels "
+                                   f"({ev.get('label_source', '')})" + (f"; held-out: {folds} folds" if folds else
+                                                                        "; held-out: not run"))
+
+    def shutdown(self) -> None:
+        self.runner.shutdown()
