@@ -233,6 +233,7 @@ def cmd_self_test(args) -> int:
 # -- parser ----------------------------------------------------------------------------------------
 def _add_train_args(p) -> None:
     from trance_finder.core.extract import DEFAULT_FEATURES
+    from trance_finder.core.training import TrainConfig
 
     p.add_argument("--references", required=True, help="folder of reference tracks (searched recursively)")
     p.add_argument("--profile", help="reference profile JSON (made and saved if missing)")
@@ -241,7 +242,7 @@ def _add_train_args(p) -> None:
     p.add_argument("--output-index", default=DEFAULT_INDEX)
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--margin", type=float, default=0.2)
     p.add_argument("--backbone", default=DEFAULT_FEATURES,
                    help="musicnn, dsp, openl3, or several joined with + (default %(default)s)")
@@ -251,7 +252,7 @@ def _add_train_args(p) -> None:
     p.add_argument("--eval-folds", type=int, default=5, help="held-out folds evaluated after training (0: skip)")
     p.add_argument("--windows", type=int, default=8, help="windows embedded per track (default %(default)s)")
     p.add_argument("--window-seconds", type=float, default=6.0)
-    p.add_argument("--identity-weight", type=float, default=0.3,
+    p.add_argument("--identity-weight", type=float, default=TrainConfig.identity_weight,
                    help="share of the raw backbone similarity in the index vectors (keeps copies of a track first)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache-dir", default=None)

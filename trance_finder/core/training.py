@@ -33,8 +33,8 @@ class TrainConfig:
     embedding_dim: int = 256
     dropout: float = 0.1
     weight_decay: float = 0.01
-    instance_weight: float = 0.5
-    identity_weight: float = 0.3
+    instance_weight: float = 2.0
+    identity_weight: float = 0.15
     seed: int = 0
     device: str = "cpu"
 
