@@ -152,3 +152,11 @@ def test_backbone_id_names_its_parameters():
     b.pooling = "meanmax"
     assert a.id != b.id and a.dim == 3 and b.dim == 6
     np.testing.assert_array_equal(b.pool(np.array([[0, 1, 2], [2, 1, 0]])), [1, 1, 1, 2, 1, 2])
+
+
+def test_analysis_of_one_file_can_be_cancelled(tmp_path):
+    f = _noise_track(tmp_path / "long.wav", 2, seconds=8.0)
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        FeatureExtractor("dsp", backbones=[DspBackbone()]).analyse_file(f, n_views=2, cancel=token)

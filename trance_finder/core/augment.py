@@ -8,6 +8,10 @@ import numpy as np
 from audiomentations import AddGaussianNoise, Compose, Gain, PitchShift, TimeStretch
 
 
+#: bump when the augmentation changes: cached views are keyed by it
+AUGMENT_VERSION = "2"
+
+
 class AudioAugmenter:
     """Pitch ±3 st, stretch 0.9-1.1x, light noise, gain -6..+3 dB. Same seed -> same output."""
 
@@ -26,12 +30,21 @@ class AudioAugmenter:
         # audiomentations draws from the global random/numpy generators: seed both, then restore
         py_state, np_state = random.getstate(), np.random.get_state()
         try:
-            random.seed(seed)
-            np.random.seed(seed % (2**32))
-            return self.augment(samples=audio, sample_rate=sample_rate).astype(np.float32)
+            for attempt in range(8):
+                random.seed(seed + 7919 * attempt)
+                np.random.seed((seed + 7919 * attempt) % (2**32))
+                out = self.augment(samples=audio, sample_rate=sample_rate).astype(np.float32)
+                if self._changed_sound():
+                    break
+            return out
         finally:
             random.setstate(py_state)
             np.random.set_state(np_state)
+
+    def _changed_sound(self) -> bool:
+        """True when a transform other than Gain was applied (gain alone is undone by loudness
+        normalisation, so such a view would equal the original)."""
+        return any(t.parameters.get("should_apply") for t in self.augment.transforms if not isinstance(t, Gain))
 
     def augment_excerpts(self, excerpts: list[np.ndarray], sample_rate: int, seed: int) -> list[np.ndarray]:
         """Each excerpt with the same seed, hence the same pitch/stretch/gain draw across the track."""

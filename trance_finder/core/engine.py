@@ -238,8 +238,8 @@ class Finder:
     def tracks(self) -> list[dict]:
         return self.index.tracks
 
-    def analyse(self, path) -> TrackFeatures:
-        return self.extractor.analyse_file(str(Path(path).expanduser().resolve()))
+    def analyse(self, path, cancel: CancelToken | None = None) -> TrackFeatures:
+        return self.extractor.analyse_file(str(Path(path).expanduser().resolve()), cancel=cancel)
 
     def vector_of(self, track: TrackFeatures) -> np.ndarray:
         return self.model.embed(track.joined(self.extractor.names)[None, :])[0]
@@ -266,9 +266,10 @@ class Finder:
         name, conf, scores = self.predict_cluster(vector)
         return QueryResult(track, vector, self.neighbours(vector, k), name, conf, scores, self.place(vector))
 
-    def query(self, path, k: int = 10) -> QueryResult:
+    def query(self, path, k: int = 10, cancel: CancelToken | None = None) -> QueryResult:
+        """Rank the references for an audio file; ``cancel`` stops the analysis early (Cancelled)."""
         t0 = time.perf_counter()
-        track = self.analyse(path)
+        track = self.analyse(path, cancel)
         result = self.query_vector(self.vector_of(track), k, track)
         result.seconds = time.perf_counter() - t0
         return result

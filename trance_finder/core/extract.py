@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from trance_finder.core import audio as audio_io
-from trance_finder.core.augment import AudioAugmenter
+from trance_finder.core.augment import AUGMENT_VERSION, AudioAugmenter
 from trance_finder.core.backbones import Backbone, get_backbone
 from trance_finder.core.cache import EmbeddingCache, file_fingerprint
 from trance_finder.core.dna import DNA_SR, DNA_VERSION, compute_dna
@@ -110,14 +110,17 @@ class FeatureExtractor:
                 "target_lufs": audio_io.TARGET_LUFS}
 
     def _backbone_key(self, b: Backbone) -> dict:
-        return {"kind": "embedding", "backbone": b.id, "seed": self.seed, **self._plan_key()}
+        return {"kind": "embedding", "backbone": b.id, "seed": self.seed, "augment": AUGMENT_VERSION,
+                **self._plan_key()}
 
     def _dna_key(self) -> dict:
         return {"kind": "dna", "version": DNA_VERSION, **self._plan_key()}
 
     # -- one file -------------------------------------------------------------------------------
-    def analyse_file(self, path, n_views: int = 0) -> TrackFeatures:
-        """Features for one file; raises AudioLoadError with a clear reason for unusable files."""
+    def analyse_file(self, path, n_views: int = 0, cancel: CancelToken | None = None) -> TrackFeatures:
+        """Features for one file; raises AudioLoadError with a clear reason for unusable files.
+
+        ``cancel`` is checked between views and backbones, so even a long file stops promptly."""
         path = str(path)
         info = audio_io.audio_info(path)
         fp = file_fingerprint(path) if self.cache else ""
@@ -155,6 +158,8 @@ class FeatureExtractor:
             if v == 0:
                 dna = compute_dna(at(DNA_SR), DNA_SR, lufs)
             for b in self.backbones:
+                if cancel:
+                    cancel.check()
                 outs = [b.analyse(x) for x in at(b.sample_rate)]
                 frames = np.concatenate([o.frames for o in outs])
                 vectors[b.name].append(b.pool(frames))
@@ -206,7 +211,7 @@ class FeatureExtractor:
                 cancel.check()
             info: dict = {}
             try:
-                result.tracks.append(self.analyse_file(path, n_views))
+                result.tracks.append(self.analyse_file(path, n_views, cancel))
             except AudioLoadError as exc:
                 result.skipped.append((path, exc.reason))
                 info = {"skipped": path, "reason": exc.reason}
