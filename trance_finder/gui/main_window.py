@@ -611,9 +611,12 @@ class MainWindow(QMainWindow):
         self.busy.setVisible(True)
         self._status(f"Analysing {Path(path).name}…", timeout=0)
         self.queryStarted.emit(path)
-        self.runner.start(lambda cancel: tasks.run_query(finder, path, k), "query",
-                          on_finished=lambda out: self._query_done(seq, out),
-                          on_failed=lambda m: self._query_failed(seq, m))
+        previous = getattr(self, "_query_job", None)
+        if previous is not None:
+            previous.cancel()  # a newer drop wins: stop analysing the old file
+        self._query_job = self.runner.start(lambda cancel: tasks.run_query(finder, path, k, cancel), "query",
+                                            on_finished=lambda out: self._query_done(seq, out),
+                                            on_failed=lambda m: self._query_failed(seq, m))
         if self.wip_audio is None or self.wip_audio.path != path:
             self.wave_a.set_loading(Path(path).name)
 

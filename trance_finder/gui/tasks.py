@@ -115,8 +115,8 @@ class QueryOutcome:
     top_tags: list[tuple[str, float]]
 
 
-def run_query(finder, path: str, k: int = 10) -> QueryOutcome:
-    result = finder.query(path, k=max(1, min(k, len(finder.tracks))))
+def run_query(finder, path: str, k: int = 10, cancel=None) -> QueryOutcome:
+    result = finder.query(path, k=max(1, min(k, len(finder.tracks))), cancel=cancel)
     ranking = Ranking.of(finder, result.vector, result.neighbours)
     top_tags: list[tuple[str, float]] = []
     q = result.query
