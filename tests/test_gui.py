@@ -591,3 +591,16 @@ def test_pyside_refcount_guard_survives_many_void_calls_and_emits(qapp):
         label.setText("x")
         pinger.ping.emit()
     assert label.text() == "x"
+
+
+def test_no_display_is_a_clear_message_not_an_abort(monkeypatch, capsys):
+    import sys as _sys
+
+    from trance_finder.gui import app as gui_app
+
+    if _sys.platform.startswith(("win", "darwin")):
+        pytest.skip("X11/Wayland check only")
+    for var in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(var, raising=False)
+    assert gui_app.run_app() == 1
+    assert "no display found" in capsys.readouterr().err

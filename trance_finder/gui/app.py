@@ -59,7 +59,7 @@ def excepthook(exc_type, exc, tb) -> None:
         log.error("uncaught exception:\n%s", text)
     except OSError:
         pass
-    sys.stderr.write(text)
+    _stderr(text)
     try:
         _show_crash_dialog(text)
     except Exception:  # noqa: BLE001 - the hook itself must never raise
@@ -125,12 +125,31 @@ def _close_on_ctrl_c(app) -> None:
     timer.start()
 
 
+def _stderr(text: str) -> None:
+    """Write to stderr when there is one (a windowed Windows/macOS build has none)."""
+    if sys.stderr is not None:
+        sys.stderr.write(text)
+
+
+def _no_display() -> bool:
+    """On Linux/BSD without X11 or Wayland (and no QT_QPA_PLATFORM), Qt would abort the process."""
+    import os
+
+    if sys.platform.startswith(("win", "darwin")) or os.environ.get("QT_QPA_PLATFORM"):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def run_app(query: str | None = None, argv=None, model_path=None, index_path=None) -> int:
     """Open the app (optionally with a WIP loaded); returns the exit code."""
+    if _no_display():
+        _stderr("error: no display found (DISPLAY / WAYLAND_DISPLAY unset), so the window cannot open.\n"
+                "The command line works without one: trance-finder demo | similar | train (see --help).\n")
+        return 1
     try:
         setup_logging()
     except OSError as exc:  # a read-only log folder must not stop the app
-        sys.stderr.write(f"warning: no log file ({exc})\n")
+        _stderr(f"warning: no log file ({exc})\n")
     install_excepthook()
     app = ensure_app(argv)
     log.info("starting %s", APP_DISPLAY_NAME)
