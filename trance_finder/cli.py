@@ -26,6 +26,8 @@ DEFAULT_INDEX = "models/similarity_index.faiss"
 class ConsoleProgress:
     """Turns Progress into the spec's console output: a bar for extraction, one line per epoch."""
 
+    BAR_STAGES = ("extract", "synth")
+
     def __init__(self, stream=None, quiet: bool = False):
         self.stream = stream or sys.stdout
         self.quiet = quiet
@@ -41,11 +43,14 @@ class ConsoleProgress:
         if p.info.get("skipped"):
             self._end_bar()
             print(f"  skipped {p.info['skipped']}: {p.info['reason']}", file=sys.stderr, flush=True)
-        if p.stage == "extract":
+        if p.stage in self.BAR_STAGES:
             if p.done == 0:
+                self._end_bar()
                 self._print(f"{p.message}...")
-                self._last_stage, self._last_decile = "extract", -1
-            self._bar(p)
+                self._last_decile = -1
+            else:
+                self._last_stage = p.stage
+                self._bar(p)
             return
         self._end_bar()
         if p.stage == "train":
@@ -78,7 +83,7 @@ class ConsoleProgress:
             self._end_bar()
 
     def _end_bar(self) -> None:
-        if self._last_stage == "extract":
+        if self._last_stage in self.BAR_STAGES:
             if self.tty and not self.quiet:
                 self.stream.write("\n")
             self._last_stage = None
@@ -209,6 +214,9 @@ def cmd_demo(args) -> int:
     from trance_finder.core.engine import Finder, default_cache
 
     finder = Finder(finder_paths["model"], finder_paths["index"], cache=default_cache())
+    evaluation = finder.model.meta.get("evaluation")
+    if evaluation:
+        print_evaluation(evaluation)
     wip = demo_query_file()
     print(f"\nDemo library: {finder_paths['library']}")
     print(f"Querying with a synthetic WIP bounce (-9 dB, unmastered): {wip}\n")
