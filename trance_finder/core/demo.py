@@ -15,7 +15,7 @@ from trance_finder.core.engine import TrainOptions, default_cache, train_library
 from trance_finder.core.progress import CancelToken, Progress
 from trance_finder.core.training import TrainConfig
 
-DEMO_VERSION = "1"
+DEMO_VERSION = "2"  # bump when the demo library, its training or its profile naming changes
 
 
 def demo_paths() -> dict[str, str]:
