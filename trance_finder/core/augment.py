@@ -7,7 +7,6 @@ import random
 import numpy as np
 from audiomentations import AddGaussianNoise, Compose, Gain, PitchShift, TimeStretch
 
-
 #: bump when the augmentation changes: cached views are keyed by it
 AUGMENT_VERSION = "2"
 
