@@ -70,7 +70,8 @@ def main() -> None:
         held = run_to_end(held_out_evaluation(data, cfg, 5))["finetuned"]
         row += [f"{held['precision_at_5']:.3f}", f"{held['silhouette']:.3f}", f"{held['nmi']:.3f}"]
         rows.append(row)
-    print(f"Machine: {machine()}\nFeatures: {DEFAULT_FEATURES}; {args.copies} references altered each way; "
+    print(f"Machine: {machine()}\nFeatures: {DEFAULT_FEATURES}; instance loss weight {args.instance_weight}; "
+          f"{args.copies} references altered each way; "
           "cell = share of copies whose rank-1 neighbour is their original\n")
     print(table(["identity weight", *ALTERATIONS, "held-out P@5", "held-out silhouette", "held-out NMI"], rows))
 
