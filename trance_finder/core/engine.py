@@ -106,6 +106,7 @@ def train_library(opts: TrainOptions, cancel: CancelToken | None = None):
         known = profile.cluster_of()
         if not all(t.path in known for t in tracks):
             profile = None  # library changed since the profile was made: rebuild it
+            yield Progress("profile", 0, 1, f"{profile_path.name} does not cover every track: rebuilding it")
     if profile is None:
         yield Progress("profile", 0, 1, "Building reference profile (clusters)")
         profile = build_profile(tracks, k=opts.clusters, backbone_names=extractor.names, seed=opts.train.seed)
