@@ -114,3 +114,21 @@ def test_map_layout_keeps_groups_and_places_queries():
     same = xy[labels == labels[0]].mean(axis=0)
     others = [xy[labels == g].mean(axis=0) for g in range(4) if g != labels[0]]
     assert np.linalg.norm(p - same) < min(np.linalg.norm(p - o) for o in others)
+
+
+def test_files_saved_together_change_together(tmp_path, monkeypatch):
+    from trance_finder.core.atomic import atomic_paths
+
+    a, b = tmp_path / "a.bin", tmp_path / "b.bin"
+    a.write_text("old a")
+    b.write_text("old b")
+    with pytest.raises(RuntimeError):
+        with atomic_paths(a, b) as (ta, tb):
+            ta.write_text("new a")
+            raise RuntimeError("crash before the second file was written")
+    assert a.read_text() == "old a" and b.read_text() == "old b"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "b.bin"]  # no temp files left
+    with atomic_paths(a, b) as (ta, tb):
+        ta.write_text("new a")
+        tb.write_text("new b")
+    assert a.read_text() == "new a" and b.read_text() == "new b"

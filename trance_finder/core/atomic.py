@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 
@@ -24,6 +24,14 @@ def atomic_path(target: str | os.PathLike):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+@contextmanager
+def atomic_paths(*targets):
+    """Temp paths for several files that must change together: nothing is replaced until every one
+    of them has been written, and an error while writing leaves all the targets as they were."""
+    with ExitStack() as stack:
+        yield [stack.enter_context(atomic_path(t)) for t in targets]
 
 
 def write_bytes(target, data: bytes) -> None:

@@ -18,13 +18,14 @@ import numpy as np
 
 from trance_finder import paths as app_paths
 from trance_finder.core import map2d
+from trance_finder.core.atomic import atomic_paths
 from trance_finder.core.audio import find_audio_files
 from trance_finder.core.cache import EmbeddingCache
 from trance_finder.core.device import resolve_device
 from trance_finder.core.evaluation import held_out_evaluation, in_sample_metrics
 from trance_finder.core.extract import DEFAULT_FEATURES, FeatureExtractor, TrackFeatures, WindowPlan
 from trance_finder.core.head import EmbeddingModel, Standardizer, unit_rows
-from trance_finder.core.index import SimilarityIndex
+from trance_finder.core.index import SimilarityIndex, metadata_path
 from trance_finder.core.labels import composite_labels, read_labels_csv
 from trance_finder.core.profile import ReferenceProfile, build_profile
 from trance_finder.core.progress import CancelToken, Progress
@@ -166,9 +167,13 @@ def train_library(opts: TrainOptions, cancel: CancelToken | None = None):
     if cancel:
         cancel.check()
     yield Progress("save", 0, 1, "Saving model, index and profile")
-    profile.save(profile_path)
-    index.save(opts.output_index)
-    model.save(opts.output_model)
+    if cancel:
+        cancel.check()  # last chance: after this the new files replace the previous ones
+    index_path = Path(opts.output_index)
+    with atomic_paths(profile_path, index_path, metadata_path(index_path), opts.output_model) as tmp:
+        profile.save(tmp[0])
+        index.write(tmp[1], tmp[2], index_path.name)
+        model.save(tmp[3])
     yield Progress("save", 1, 1, f"Index size: {len(index)} tracks")
     return TrainResult(str(opts.output_model), str(opts.output_index), str(profile_path), len(tracks),
                        len(data.label_names), label_source, evaluation, lib.skipped,

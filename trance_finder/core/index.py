@@ -14,7 +14,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from trance_finder.core.atomic import atomic_path, write_json
+from trance_finder.core.atomic import atomic_paths
 from trance_finder.errors import IndexMismatchError, ModelError
 
 HNSW_THRESHOLD = 20_000
@@ -77,11 +77,17 @@ class SimilarityIndex:
         sims, ids = self.index.search(q, k)
         return [(int(i), float(s)) for i, s in zip(ids[0], sims[0]) if i >= 0]
 
+    def write(self, index_file, metadata_file, index_name: str) -> None:
+        """Plain writes of the index and its metadata (callers make them atomic)."""
+        faiss.write_index(self.index, str(index_file))
+        Path(metadata_file).write_text(json.dumps({"index_file": index_name, **self.meta, "tracks": self.tracks},
+                                                  indent=2), encoding="utf-8")
+
     def save(self, index_path) -> None:
+        """Index and index_metadata.json, replaced together."""
         index_path = Path(index_path)
-        with atomic_path(index_path) as tmp:
-            faiss.write_index(self.index, str(tmp))
-        write_json(metadata_path(index_path), {"index_file": index_path.name, **self.meta, "tracks": self.tracks})
+        with atomic_paths(index_path, metadata_path(index_path)) as (tmp_index, tmp_meta):
+            self.write(tmp_index, tmp_meta, index_path.name)
 
     @classmethod
     def load(cls, index_path) -> SimilarityIndex:
