@@ -379,6 +379,26 @@ def test_training_to_the_end_swaps_in_the_new_model(qtbot, window, tmp_path):
     assert "user" in w.model_label.text().lower() or "your library" in w.model_label.text().lower()
 
 
+def test_a_late_startup_job_never_replaces_a_trained_model(qtbot, window, gui_model):
+    from types import SimpleNamespace
+
+    from trance_finder.gui.tasks import load_model
+
+    w = window
+    first, old_seq = w.loaded, w.model_seq
+    trained = load_model(gui_model[0], gui_model[1], "user", "cpu")
+    w.start_model()  # a startup job still running when training ends
+    startup_job = w._model_job
+    w._model_trained(SimpleNamespace(loaded=trained, result=SimpleNamespace(n_tracks=len(trained.finder.tracks))))
+    assert w.loaded is trained and startup_job.cancel_requested
+    qtbot.waitUntil(lambda: not w.runner.busy("startup"), timeout=T)
+    qtbot.wait(50)
+    assert w.loaded is trained
+    w._model_ready(old_seq, first)  # a result from an older startup job arrives late
+    w._model_failed(old_seq, "stale failure")
+    assert w.loaded is trained and w.finder is trained.finder
+
+
 def test_training_errors_are_messages(qtbot, window, tmp_path):
     _train_settings(window, tmp_path / "missing_folder", epochs=2)
     with qtbot.waitSignal(window.training.trainingFailed, timeout=T) as blocker:

@@ -167,6 +167,8 @@ class MainWindow(QMainWindow):
         self.pending_query: str | None = None
         self.query_outcome: tasks.QueryOutcome | None = None
         self.query_seq = 0
+        self.model_seq = 0  # bumped by every startup job and trained model: stale results are ignored
+        self._model_job = None
         self.wip_audio: tasks.PlaybackAudio | None = None
         self.ref_audio: tasks.PlaybackAudio | None = None
         self.ref_cache: OrderedDict[str, tasks.PlaybackAudio] = OrderedDict()
@@ -477,16 +479,27 @@ class MainWindow(QMainWindow):
         self.banner.bar.setRange(0, 0)
         self.map.set_placeholder("Opening the reference library…")
         self.table.set_empty_text("Opening the reference library…")
-        self.runner.start(lambda cancel: tasks.startup(mp, ip, demo, prefer_user_model, device, feats, cancel),
-                          "startup", on_progress=self._startup_progress, on_finished=self._model_ready,
-                          on_failed=self._model_failed)
+        self._cancel_model_job()
+        self.model_seq += 1
+        seq = self.model_seq
+        self._model_job = self.runner.start(
+            lambda cancel: tasks.startup(mp, ip, demo, prefer_user_model, device, feats, cancel), "startup",
+            on_progress=lambda p: self._startup_progress(seq, p), on_finished=lambda m: self._model_ready(seq, m),
+            on_failed=lambda m: self._model_failed(seq, m))
+
+    def _cancel_model_job(self) -> None:
+        if self._model_job is not None:
+            self._model_job.cancel()  # a newer model wins: its result would be ignored anyway
+            self._model_job = None
 
     def use_demo_library(self) -> None:
         self.model_path = self.index_path = None
         self.use_demo = True
         self.start_model(prefer_user_model=False)
 
-    def _startup_progress(self, p) -> None:
+    def _startup_progress(self, seq: int, p) -> None:
+        if seq != self.model_seq:
+            return
         if p.stage in ("synth", "extract", "train", "evaluate") and p.total:
             what = {"synth": "Rendering the demo tracks", "extract": "Analysing the demo tracks",
                     "train": "Training the demo model", "evaluate": "Evaluating the demo model"}[p.stage]
@@ -505,7 +518,9 @@ class MainWindow(QMainWindow):
         if p.info.get("warning"):
             self._status(p.message, error=True)
 
-    def _model_ready(self, loaded) -> None:
+    def _model_ready(self, seq: int, loaded) -> None:
+        if seq != self.model_seq:
+            return  # a newer startup job or a trained model replaced this one
         if loaded is None:
             self.banner.show_message(
                 "<b>No model yet.</b> Choose a folder of your reference tracks and train (Library › Train), "
@@ -517,7 +532,9 @@ class MainWindow(QMainWindow):
             return
         self.set_model(loaded)
 
-    def _model_failed(self, message: str) -> None:
+    def _model_failed(self, seq: int, message: str) -> None:
+        if seq != self.model_seq:
+            return
         self.banner.show_message(f"<b>Could not open a model:</b> {html.escape(message)}<br>Choose a folder of "
                                  "your reference tracks and train (Library › Train).", error=True)
         self._status(message, error=True)
@@ -562,6 +579,8 @@ class MainWindow(QMainWindow):
 
     def _model_trained(self, outcome) -> None:
         self.model_path = self.index_path = None
+        self._cancel_model_job()
+        self.model_seq += 1
         self.set_model(outcome.loaded)
         self._status(f"New model in use: {outcome.result.n_tracks} references.")
 
