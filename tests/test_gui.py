@@ -240,6 +240,14 @@ def test_two_to_four_anchors_including_the_wip(qtbot, window, wip_file):
                     timeout=T)
     np.testing.assert_allclose(panel.last_outcome.vector, window.query_outcome.result.vector, atol=1e-5)
     assert panel.blend_titles()[0] == wip_file[1].stem  # all weight on the WIP: its original comes first
+    from trance_finder.gui.tasks import anchor_vector
+
+    other = anchor_vector(window.finder, ("track", 0))  # a new WIP: the "My WIP" anchor follows it
+    panel.set_wip(other, "re-bounce")
+    assert panel.rows[2].anchor() == ("wip", None)
+    qtbot.waitUntil(lambda: panel.last_outcome is not None and panel.last_outcome.request_id == panel.request_id,
+                    timeout=T)
+    np.testing.assert_allclose(panel.last_outcome.vector, other, atol=1e-5)
     qtbot.mouseClick(panel.rows[0].remove, Qt.LeftButton)
     qtbot.mouseClick(panel.rows[0].remove, Qt.LeftButton)
     assert len(panel.rows) == 2  # never fewer than two
@@ -263,18 +271,23 @@ def test_walk_from_the_wip_toward_a_cluster(qtbot, window, wip_file):
 
 # ------------------------------------------------------------------------------------------- playback
 def test_ab_switch_keeps_position_and_matches_loudness(qtbot, gui_model, wip_file, fake_player):
-    from trance_finder.core.audio import TARGET_LUFS, integrated_lufs
+    from trance_finder.core.audio import integrated_lufs
 
     w = make_window(qtbot, gui_model, player=fake_player)
     path, source = wip_file
     run_query(qtbot, w, path)
     qtbot.waitUntil(lambda: fake_player.has_source("A") and fake_player.has_source("B"), timeout=T)
     assert w.ab_button.isEnabled() and w.play_wip_button.isEnabled()
-    # gains: target LUFS - LUFS of the whole decoded file, for both sides
+    # gains: both sides meet at the quieter one's LUFS (of the whole decoded, stereo file); never a boost
+    lufs = {}
     for slot, f in (("A", path), ("B", source)):
         audio, sr = sf.read(str(f), dtype="float32", always_2d=True)
-        assert fake_player.source(slot).gain_db == pytest.approx(TARGET_LUFS - integrated_lufs(audio.T, sr), abs=0.05)
-    assert fake_player.source("A").gain_db == pytest.approx(fake_player.source("B").gain_db + 10, abs=0.3)
+        lufs[slot] = integrated_lufs(np.repeat(audio, 2, axis=1).T if audio.shape[1] == 1 else audio.T, sr)
+    for slot in "AB":
+        assert fake_player.source(slot).gain_db == pytest.approx(min(lufs.values()) - lufs[slot], abs=0.05)
+    assert fake_player.source("A").gain_db == pytest.approx(0.0, abs=0.05)  # the quiet WIP is not boosted
+    assert fake_player.source("B").gain_db == pytest.approx(-10.0, abs=0.3)  # the reference is turned down
+    assert "A +0.0 dB" in w.gain_label.text() and "B -" in w.gain_label.text()
 
     qtbot.mouseClick(w.play_wip_button, Qt.LeftButton)
     assert fake_player.playing and fake_player.active == "A"
@@ -299,6 +312,38 @@ def test_ab_switch_keeps_position_and_matches_loudness(qtbot, gui_model, wip_fil
     w.close()
 
 
+def test_a_rebounced_wip_at_the_same_path_is_decoded_again(qtbot, gui_model, wip_file, fake_player):
+    import os
+
+    w = make_window(qtbot, gui_model, player=fake_player)
+    path, _source = wip_file
+    run_query(qtbot, w, path)
+    qtbot.waitUntil(lambda: fake_player.has_source("A"), timeout=T)
+    first = w.wip_audio
+    audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    sf.write(str(path), audio[: len(audio) // 2] * 0.5, sr)  # re-bounced: shorter and quieter, same name
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    with qtbot.waitSignal(w.wipDecoded, timeout=T):
+        run_query(qtbot, w, path)
+    assert w.wip_audio is not first and w.wip_audio.duration == pytest.approx(first.duration / 2, abs=0.05)
+    assert fake_player.source("A").frames == len(w.wip_audio.buffer)
+    w.close()
+
+
+def test_a_mono_file_is_measured_as_it_is_played(tmp_path):
+    from trance_finder.gui.tasks import decode_for_playback
+
+    rng = np.random.default_rng(0)
+    mono = (0.1 * rng.standard_normal(22050 * 3)).astype(np.float32)
+    sf.write(str(tmp_path / "mono.wav"), mono, 22050)
+    sf.write(str(tmp_path / "stereo.wav"), np.stack([mono, mono], axis=1), 22050)
+    m = decode_for_playback(str(tmp_path / "mono.wav"), 22050, 2)
+    s = decode_for_playback(str(tmp_path / "stereo.wav"), 22050, 2)
+    assert m.lufs == pytest.approx(s.lufs, abs=0.01)
+    assert m.gain_db == pytest.approx(s.gain_db, abs=0.01) and m.gain_db <= 0.0
+
+
 def test_waveform_click_seeks_and_space_plays_the_reference(qtbot, gui_model, wip_file, fake_player):
     w = make_window(qtbot, gui_model, player=fake_player)
     run_query(qtbot, w, wip_file[0])
@@ -313,6 +358,22 @@ def test_waveform_click_seeks_and_space_plays_the_reference(qtbot, gui_model, wi
     qtbot.keyClick(w.table, Qt.Key_Space)
     qtbot.waitUntil(lambda: fake_player.playing and fake_player.active == "B"
                     and fake_player.source("B").label == Path(path).stem, timeout=T)
+    w.close()
+
+
+def test_a_failing_audio_stream_is_a_status_message(qtbot, gui_model, wip_file):
+    from tests.test_playback import FailingStream
+
+    player = Player(samplerate=PLAYER_SR, channels=2, blocksize=512, stream_factory=FailingStream)
+    w = make_window(qtbot, gui_model, player=player)
+    run_query(qtbot, w, wip_file[0])
+    qtbot.waitUntil(lambda: player.has_source("A"), timeout=T)
+    qtbot.mouseClick(w.play_wip_button, Qt.LeftButton)
+    assert not player.playing
+    assert "could not" in w.statusBar().currentMessage().lower()
+    assert "device unavailable" in w.statusBar().currentMessage()
+    assert "color" in w.statusBar().styleSheet()  # the error style
+    assert w.play_wip_button.text() == "▶  WIP"
     w.close()
 
 
@@ -368,9 +429,15 @@ def test_training_to_the_end_swaps_in_the_new_model(qtbot, window, tmp_path):
     epochs = []
     w.training.progress.connect(lambda p: epochs.append(p.info["loss"]) if p.stage == "train" and "loss" in p.info
                                 else None)
+    at_save = []
+    w.training.progress.connect(lambda p: at_save.append((w.training.cancel_button.isEnabled(),
+                                                          w.training.cancel_button.text()))
+                                if p.stage == "save" else None)
     with qtbot.waitSignal(w.modelLoaded, timeout=T) as blocker:
         qtbot.mouseClick(w.training.train_button, Qt.LeftButton)
     loaded = blocker.args[0]
+    assert at_save and all(s == (False, "Saving…") for s in at_save)  # too late to cancel while saving
+    assert w.training.cancel_button.text() == "Cancel" and not w.training.cancel_button.isEnabled()
     assert loaded.kind == "user" and w.loaded is loaded and len(w.finder.tracks) == 6
     assert w.table.neighbours.rowCount() == 6 and len(w.map.xy) == 6
     assert len(epochs) == 3 and len(w.training.losses) == 3  # the live loss curve
@@ -538,6 +605,21 @@ def test_worker_reports_progress_result_errors_and_cancel(qtbot):
         job.cancel()
     qtbot.waitUntil(lambda: not runner.jobs, timeout=T)
     assert Cancelled
+
+
+def test_shutdown_cancels_all_then_keeps_a_stuck_thread_referenced(qtbot):
+    import time
+
+    from trance_finder.gui import workers
+
+    runner = workers.JobRunner()
+    stuck = runner.start(lambda cancel: time.sleep(0.5), "stuck")  # ignores its cancel token
+    polite = runner.start(lambda cancel: [time.sleep(0.01) for _ in range(500) if not cancel.cancelled], "polite")
+    runner.shutdown(ms=20)
+    assert stuck.cancel_requested and polite.cancel_requested
+    assert stuck in workers._STRAGGLERS  # never destroyed while its thread runs
+    assert stuck.wait(5000)
+    workers._STRAGGLERS.remove(stuck)
 
 
 def test_excepthook_logs_and_names_the_log(qtbot, monkeypatch):

@@ -104,6 +104,37 @@ def test_ab_switch_keeps_relative_position_and_applies_each_gain(player):
     np.testing.assert_allclose(out, a[player._pos - 50:player._pos] * 10 ** (6 / 20), rtol=1e-6, atol=1e-7)
 
 
+def test_loudness_match_meets_at_the_quieter_side_and_never_boosts(player):
+    wip = ramp(2 * SR, scale=0.95)  # peaky but quiet: a boost would clip it
+    ref = ramp(2 * SR, scale=0.9)
+    player.set_source(wip, SR, slot="A", lufs=-24.0)
+    assert player.source("A").gain_db == 0.0  # alone: attenuate only
+    player.set_source(ref, SR, slot="B", lufs=-9.0)
+    assert player.source("A").gain_db == pytest.approx(0.0)
+    assert player.source("B").gain_db == pytest.approx(-15.0)
+    player.play("A")
+    out = stream_of(player).pull(2 * SR)
+    assert np.abs(out).max() <= 1.0
+    np.testing.assert_array_equal(out, wip)  # played as is: no gain, no clipping
+    player.select("B")
+    player.seek(0.0)
+    player.play()
+    out = stream_of(player).pull(SR)
+    np.testing.assert_allclose(out, ref[:SR] * 10 ** (-15 / 20), rtol=1e-6, atol=1e-7)
+    player.clear("A")  # either side changing recomputes both: B alone is only turned down to -14 LUFS
+    assert player.source("B").gain_db == pytest.approx(-5.0)
+    player.set_source(wip, SR, slot="A", lufs=-30.0)
+    assert player.source("A").gain_db == pytest.approx(0.0) and player.source("B").gain_db == pytest.approx(-21.0)
+
+
+def test_match_gains():
+    assert player_mod.match_gains(-24.0, -9.0) == (0.0, -15.0)
+    assert player_mod.match_gains(-9.0, -24.0) == (-15.0, 0.0)
+    assert player_mod.match_gains(-20.0) == (0.0, 0.0)  # quieter than the target alone: no boost
+    assert player_mod.match_gains(None, -9.0) == (0.0, -5.0)
+    assert player_mod.match_gains(float("-inf"), -9.0) == (0.0, -5.0)  # silence is not matched
+
+
 def test_toggle_needs_both_slots(player):
     player.set_source(ramp(SR), SR, slot="A")
     assert player.toggle_ab() == "A"
@@ -161,6 +192,33 @@ def test_close_stops_and_closes_the_stream(player):
     stream = stream_of(player)
     player.close()
     assert stream.stopped and stream.closed and not player.playing
+
+
+class FailingStream(FakeStream):
+    """A stream that opens but cannot start (device unplugged, busy, format refused)."""
+
+    def start(self):
+        raise OSError("Error starting stream: device unavailable")
+
+
+def test_a_stream_that_fails_to_start_stops_playing_and_says_why():
+    FakeStream.instances.clear()
+    p = Player(samplerate=SR, channels=2, stream_factory=FailingStream)
+    p.set_source(ramp(SR), SR)
+    with pytest.raises(PlaybackUnavailable, match="device unavailable"):
+        p.play()
+    assert not p.playing and p._stream is None
+    assert FakeStream.instances[-1].closed  # the half-opened stream is closed
+
+    def no_stream(*_args):
+        raise OSError("Invalid number of channels")
+
+    p = Player(samplerate=SR, channels=2, stream_factory=no_stream)
+    p.set_source(ramp(SR), SR)
+    with pytest.raises(PlaybackUnavailable, match="channels"):
+        p.play()
+    assert not p.playing
+    p.close()
 
 
 def test_no_output_device_is_a_clear_error(monkeypatch):

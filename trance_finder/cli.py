@@ -178,7 +178,7 @@ def print_query(result, out=None) -> None:
     print("Most Similar Reference Tracks:", file=out)
     for n in result.neighbours:
         print(f"  {n.rank:>2}. {Path(n.track['path']).name} (similarity: {n.similarity:.2f})"
-              f"  [{n.track.get('cluster', '')}, {n.track.get('tempo', 0):.0f} BPM]", file=out)
+              f"  {n.track.get('tempo', 0):.0f} BPM · {n.track.get('cluster', '')}", file=out)
     if result.cluster:
         print(f'\nCluster: "{result.cluster}" (confidence: {result.confidence:.2f})', file=out)
 

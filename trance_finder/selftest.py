@@ -42,6 +42,7 @@ SECONDS = 8.0
 SAMPLE_RATE = 22050
 EPOCHS = 3
 GUI_SECONDS = 0.5  # how long the main window stays up, processing events
+GUI_MODEL_SECONDS = 120.0  # how long the main window may take to open the trained model
 
 #: files a user's training writes into models/: must never ship inside the app
 USER_MODEL_FILES = ("embedding_model.pt", "similarity_index.faiss", "index_metadata.json", "trance_profile.json")
@@ -276,23 +277,37 @@ def _step_gui(ctx: Context) -> str:
                           f"{type(exc).__name__}: {exc}") from exc
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "TranceFinder"])
     window = _pick_window(create_main_window(model_path=str(ctx.model), index_path=str(ctx.index), use_demo=False))
+    model: dict[str, object] = {}
+    if hasattr(window, "modelLoaded"):  # the window opens the model in a worker: wait for it
+        window.modelLoaded.connect(lambda loaded: model.setdefault("loaded", loaded))
+        window.modelFailed.connect(lambda message: model.setdefault("failed", message))
+    else:
+        model["loaded"] = None
     try:
         window.show()
         app.processEvents()
         ready = time.perf_counter() - t0  # Qt + GUI modules imported, window built and shown
         deadline = time.monotonic() + GUI_SECONDS
-        while time.monotonic() < deadline:
+        model_deadline = time.monotonic() + GUI_MODEL_SECONDS
+        while time.monotonic() < deadline or (not model and time.monotonic() < model_deadline):
             app.processEvents()
             time.sleep(0.02)
+        if "failed" in model:
+            raise StepFailure(f"the main window could not open the trained model: {model['failed']}")
+        if not model:
+            raise StepFailure(f"the main window did not open the trained model within {GUI_MODEL_SECONDS:.0f} s")
         if not window.isVisible():
             raise StepFailure("the main window did not become visible")
         title = window.windowTitle()
+        loaded = model["loaded"]
+        tracks = len(loaded.finder.tracks) if loaded is not None else None
     finally:
         window.close()
         window.deleteLater()
+        QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
         app.processEvents()
     return (f"{type(window).__name__} {title!r} shown on Qt {QtCore.qVersion()}, platform {app.platformName()!r}, "
-            f"window ready in {ready:.2f} s")
+            f"window ready in {ready:.2f} s" + (f", model with {tracks} references loaded" if tracks else ""))
 
 
 def _step_audio(ctx: Context) -> str:

@@ -214,7 +214,8 @@ class InterpolationPanel(QWidget):
         for r in self.rows:
             self._fill_combo(r.combo, r.anchor())
         self._update_toward_state()
-        if self.modes.checkedId() == 1:
+        if self.modes.checkedId() == 1 or any(r.anchor() is not None and r.anchor()[0] == "wip" for r in self.rows):
+            self.generation += 1  # a result for the previous WIP is out of date
             self.request()
 
     def _update_toward_state(self) -> None:

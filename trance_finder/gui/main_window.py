@@ -178,7 +178,7 @@ class MainWindow(QMainWindow):
         self.player, self.player_reason = self._make_player(player)
         self.ref_loader = LatestOnly("decode-reference", self)
         self.ref_loader.result.connect(self._reference_decoded)
-        self.ref_loader.failed.connect(lambda m: self._status(f"Could not play that reference: {m}", error=True))
+        self.ref_loader.failed.connect(self._reference_failed)
 
         self._build_ui()
         self._build_menus()
@@ -280,7 +280,7 @@ class MainWindow(QMainWindow):
         self.stop_button = QPushButton("■")
         self.stop_button.setToolTip("Stop (S)")
         self.stop_button.clicked.connect(self.stop)
-        self.gain_label = QLabel(f"Loudness-matched to {TARGET_LUFS:.0f} LUFS")
+        self.gain_label = QLabel("Loudness-matched")
         self.gain_label.setObjectName("muted")
         self.time_label = QLabel("")
         self.time_label.setObjectName("muted")
@@ -558,6 +558,8 @@ class MainWindow(QMainWindow):
             self.player.clear("B")
         self.wave_b.clear()
         self.ref_audio = None
+        self._play_when_decoded = None
+        self._update_transport()
         kind = {"demo": "Demo library", "user": "Your library", "custom": "Model"}.get(loaded.kind, "Model")
         self.model_label.setText(f"{kind} · {len(finder.tracks)} references · {loaded.features}")
         if loaded.kind == "demo":
@@ -636,14 +638,14 @@ class MainWindow(QMainWindow):
         self._query_job = self.runner.start(lambda cancel: tasks.run_query(finder, path, k, cancel), "query",
                                             on_finished=lambda out: self._query_done(seq, out),
                                             on_failed=lambda m: self._query_failed(seq, m))
-        if self.wip_audio is None or self.wip_audio.path != path:
+        if self.wip_audio is None or not self.wip_audio.is_current(path):
             self.wave_a.set_loading(Path(path).name)
 
     def _decode_wip(self, seq: int, path: str) -> None:
         """Decode the whole WIP for playback, the waveform and its loudness. Started once the ranked list
         is shown: on a small machine the two jobs would otherwise slow each other down."""
-        if self.wip_audio is not None and self.wip_audio.path == path:
-            return
+        if self.wip_audio is not None and self.wip_audio.is_current(path):
+            return  # same file, unchanged on disk (a re-bounce to the same path is decoded again)
         rate = self.player.samplerate if self.player is not None else None
         channels = self.player.channels if self.player is not None else 2
         self.runner.start(lambda cancel: tasks.decode_for_playback(path, rate, channels), "decode-wip",
@@ -660,7 +662,7 @@ class MainWindow(QMainWindow):
         q = r.query
         self.query_sub.setText(str(Path(out.path).parent))
         self.stats["duration"].setText(fmt_duration(q.duration) if q else "—")
-        lufs = self.wip_audio.lufs if self.wip_audio is not None and self.wip_audio.path == out.path else (
+        lufs = self.wip_audio.lufs if self.wip_audio is not None and self.wip_audio.is_current(out.path) else (
             q.lufs if q else None)
         self.stats["lufs"].setText(fmt_lufs(lufs))
         tempo = q.dna.get("tempo") if q else None
@@ -766,16 +768,21 @@ class MainWindow(QMainWindow):
             self._install_reference(audio)
         self.referenceDecoded.emit(audio)
 
+    def _reference_failed(self, message: str) -> None:
+        self._play_when_decoded = None  # never start some later reference by surprise
+        self._status(f"Could not play that reference: {message}", error=True)
+
     def _install_reference(self, audio: tasks.PlaybackAudio) -> None:
         self.ref_audio = audio
         self.wave_b.set_audio(audio.title, audio.peaks, audio.duration)
         if self.player is not None and audio.buffer is not None:
-            self.player.set_source(audio.buffer, audio.samplerate, audio.gain_db, "B", audio.title)
+            self.player.set_source(audio.buffer, audio.samplerate, audio.gain_db, "B", audio.title,
+                                   lufs=audio.lufs)
         self._update_transport()
         if self._play_when_decoded == audio.path:
             self._play_when_decoded = None
             if self.player is not None:
-                self.player.play("B")
+                self._play("B")
         self._tick()
 
     def play_reference(self, position: int) -> None:
@@ -792,7 +799,7 @@ class MainWindow(QMainWindow):
             if self.player.active == "B" and self.player.playing:
                 self.player.pause()
             else:
-                self.player.play("B")
+                self._play("B")
         else:
             self._play_when_decoded = path
         self._tick()
@@ -807,7 +814,8 @@ class MainWindow(QMainWindow):
         if self.player is not None and audio.buffer is not None:
             if self.player.active == "A":
                 self.player.stop()
-            self.player.set_source(audio.buffer, audio.samplerate, audio.gain_db, "A", audio.title)
+            self.player.set_source(audio.buffer, audio.samplerate, audio.gain_db, "A", audio.title,
+                                   lufs=audio.lufs)
         self._update_transport()
         self.wipDecoded.emit(audio)
 
@@ -829,13 +837,13 @@ class MainWindow(QMainWindow):
                         (self.stop_action, a or b)):
             act.setEnabled(ok)
         parts = []
-        if self.wip_audio is not None:
-            parts.append(f"A {fmt_gain(self.wip_audio.gain_db)}")
-        if self.ref_audio is not None:
-            parts.append(f"B {fmt_gain(self.ref_audio.gain_db)}")
-        match = f"Loudness-matched to {TARGET_LUFS:.0f} LUFS" + (": " + " · ".join(parts) if parts else "")
+        for slot, ok in (("A", a), ("B", b)):
+            if ok:
+                parts.append(f"{slot} {fmt_gain(self.player.source(slot).gain_db)}")
+        match = "Loudness-matched" + (": " + " · ".join(parts) if parts else "")
         self.gain_label.setText(match if has_player else "Playback off: no audio output device")
-        self.gain_label.setToolTip("Both sides are played at the same loudness (gain = target − track LUFS), "
+        self.gain_label.setToolTip("Both sides are played at the loudness of the quieter one (never boosted, so "
+                                   f"nothing clips; a side alone is turned down to {TARGET_LUFS:.0f} LUFS at most), "
                                    "so you compare sound, not level." if has_player else self.player_reason)
 
     def play_slot(self, slot: str) -> None:
@@ -844,8 +852,20 @@ class MainWindow(QMainWindow):
         if self.player.active == slot and self.player.playing:
             self.player.pause()
         else:
-            self.player.play(slot)
+            self._play(slot)
         self._tick()
+
+    def _play(self, slot: str) -> bool:
+        """Start playing ``slot``; a stream that fails to start is a status-bar error, not a crash."""
+        from trance_finder.playback.player import PlaybackUnavailable
+
+        try:
+            self.player.play(slot)
+        except PlaybackUnavailable as exc:
+            log.warning("playback failed: %s", exc)
+            self._status(f"Could not play: {exc}", error=True)
+            return False
+        return True
 
     def toggle_ab(self) -> None:
         if self.player is None:
@@ -955,6 +975,11 @@ class MainWindow(QMainWindow):
             return
         self._closing = True
         self.playhead_timer.stop()
+        # cancel everything first, then wait: the jobs wind down together, not one after the other
+        self.training.runner.cancel_all()
+        self.interp.worker.cancel()
+        self.ref_loader.cancel()
+        self.runner.cancel_all()
         self.training.shutdown()
         self.interp.shutdown()
         self.ref_loader.shutdown()

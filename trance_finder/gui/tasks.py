@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -173,14 +174,27 @@ class PlaybackAudio:
     path: str
     duration: float
     lufs: float  # integrated loudness of the whole file
-    gain_db: float  # loudness match: target LUFS - lufs
+    gain_db: float  # alone: min(0, target LUFS - lufs); the player matches A and B to the quieter side
     peaks: np.ndarray  # (bins, 2) min/max of the mono mix, for the overview
     buffer: np.ndarray | None = None  # (frames, channels) float32 at ``samplerate``; None without a device
     samplerate: float = 0.0
+    stamp: tuple[int, int] | None = None  # (size, mtime_ns) of the file when it was decoded
 
     @property
     def title(self) -> str:
         return Path(self.path).stem
+
+    def is_current(self, path) -> bool:
+        """Same path and the file unchanged since decoding (a re-bounce keeps the path, not the stamp)."""
+        return self.path == str(path) and self.stamp == file_stamp(path)
+
+
+def file_stamp(path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
 
 
 def waveform_peaks(mono: np.ndarray, bins: int = WAVEFORM_BINS) -> np.ndarray:
@@ -198,23 +212,24 @@ def decode_for_playback(path: str, device_rate: float | None, channels: int = 2,
                         target_lufs: float = audio_io.TARGET_LUFS) -> PlaybackAudio:
     """Decode the whole file, measure its loudness, make waveform peaks and (when a device rate is
     given) a (frames, channels) buffer resampled to the device rate."""
+    stamp = file_stamp(path)
     audio, sr = audio_io.load(path)  # (channels, n) at the file's rate
-    lufs = audio_io.integrated_lufs(audio, sr)
-    gain = audio_io.loudness_gain_db(lufs, target_lufs)
     mono = audio_io.to_mono(audio)
     peaks = waveform_peaks(mono)
+    if audio.shape[0] == 1 and channels > 1:
+        audio = np.repeat(audio, channels, axis=0)  # played on every channel: measure it that way
+    audio = audio[:channels]
+    lufs = audio_io.integrated_lufs(audio, sr)
+    gain = min(0.0, audio_io.loudness_gain_db(lufs, target_lufs))  # alone: attenuate only, never boost
     buffer = None
     rate = 0.0
     if device_rate:
         rate = float(device_rate)
-        if audio.shape[0] == 1 and channels > 1:
-            audio = np.repeat(audio, channels, axis=0)
-        audio = audio[:channels]
         if int(round(rate)) != sr:
             audio = audio_io.resample(audio, sr, int(round(rate)))
         buffer = np.ascontiguousarray(audio.T, dtype=np.float32)
     return PlaybackAudio(str(path), audio_io.audio_info(path).duration, lufs if math.isfinite(lufs) else -math.inf,
-                         gain, peaks, buffer, rate)
+                         gain, peaks, buffer, rate, stamp)
 
 
 def make_demo_wip() -> str:

@@ -367,7 +367,7 @@ class TrainingPanel(QWidget):
         return True
 
     def cancel_training(self) -> None:
-        if self.running:
+        if self.running and self.cancel_button.isEnabled():
             self.job.cancel()
             self.cancel_button.setEnabled(False)
             self.stage.setText("Cancelling…")
@@ -403,6 +403,10 @@ class TrainingPanel(QWidget):
             self.bar.setRange(0, 0)
             self.stage.setText(p.message)
             self.eta.setText("")
+        if p.stage == "save" and self.cancel_button.isEnabled():
+            # too late to cancel: the files are being written; a cancel now could not keep the old model
+            self.cancel_button.setEnabled(False)
+            self.cancel_button.setText("Saving…")
         self.progress.emit(p)
 
     def _add_skipped(self, path: str, reason: str) -> None:
@@ -416,6 +420,7 @@ class TrainingPanel(QWidget):
     def _finish_ui(self) -> None:
         self.train_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
+        self.cancel_button.setText("Cancel")
         self.bar.setRange(0, 1)
         self.eta.setText("")
 

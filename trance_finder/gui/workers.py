@@ -26,6 +26,8 @@ from trance_finder.errors import Cancelled, TranceFinderError
 
 log = logging.getLogger("trance_finder.gui")
 
+_STRAGGLERS: list = []  # Jobs whose thread had not stopped at shutdown: never garbage-collected
+
 
 def describe_error(exc: BaseException) -> str:
     """The message a user sees: TranceFinderError text as is, anything else as 'unexpected'."""
@@ -99,6 +101,7 @@ class Job(QObject):
         self.worker.failed.connect(self._on_failed)
         self.worker.cancelled.connect(self._on_cancelled)
         self.worker.done.connect(self._on_done)
+        self.thread.finished.connect(self._on_thread_finished)
         self.running = False
         self.outcome: str | None = None  # "finished", "failed", "cancelled"
 
@@ -141,8 +144,12 @@ class Job(QObject):
 
     @Slot()
     def _on_done(self) -> None:
+        # Never block the UI thread on the worker thread here: it may still be finishing its last
+        # signal emission and need the GIL. Ask its event loop to stop; ``done`` follows its ``finished``.
         self.thread.quit()
-        self.thread.wait()
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
         self.running = False
         self.done.emit()
 
@@ -178,13 +185,22 @@ class JobRunner(QObject):
     def busy(self, name: str | None = None) -> bool:
         return any(j.running and (name is None or j.name == name) for j in self.jobs)
 
-    def shutdown(self, ms: int = 10000) -> None:
+    def cancel_all(self) -> None:
         for j in list(self.jobs):
             j.cancel()
+
+    def wait_all(self, ms: int = 10000) -> None:
+        """Wait for every job's thread; one still running is kept referenced for good (``_STRAGGLERS``)
+        so Qt never destroys a running QThread (which aborts the process)."""
         for j in list(self.jobs):
             j.thread.quit()
             if not j.thread.wait(ms):
                 log.warning("worker %s did not stop within %.1f s", j.name, ms / 1000)
+                _STRAGGLERS.append(j)
+
+    def shutdown(self, ms: int = 10000) -> None:
+        self.cancel_all()
+        self.wait_all(ms)
 
 
 class LatestOnly(QObject):
@@ -234,6 +250,10 @@ class LatestOnly(QObject):
         self.failed.emit(message)
         self._next()
 
-    def shutdown(self) -> None:
+    def cancel(self) -> None:
         self._pending = None
-        self._runner.shutdown()
+        self._runner.cancel_all()
+
+    def shutdown(self) -> None:
+        self.cancel()
+        self._runner.wait_all()

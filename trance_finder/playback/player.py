@@ -22,6 +22,19 @@ from dataclasses import dataclass
 import numpy as np
 
 SLOTS = ("A", "B")
+TARGET_LUFS = -14.0  # same as trance_finder.core.audio.TARGET_LUFS (kept here: this module is Qt- and core-free)
+
+
+def match_gains(lufs_a: float | None, lufs_b: float | None = None, target: float = TARGET_LUFS) -> tuple[float, float]:
+    """Loudness-match gains in dB for (A, B) that never boost: both sides meet at the quieter one.
+
+    With both loudnesses known each side gets ``min(lufs_a, lufs_b) - lufs`` (<= 0 dB); with one side
+    only it is attenuated toward ``target`` (``min(0, target - lufs)``). Unknown or silent sides get 0 dB.
+    """
+    known = [x for x in (lufs_a, lufs_b) if x is not None and np.isfinite(x)]
+    level = min(known) if len(known) == 2 else min(target, *known) if known else target
+    return tuple(min(0.0, level - float(x)) if x is not None and np.isfinite(x) else 0.0
+                 for x in (lufs_a, lufs_b))
 
 
 class PlaybackUnavailable(RuntimeError):
@@ -65,6 +78,7 @@ class Source:
     samplerate: float
     gain_db: float = 0.0
     label: str = ""
+    lufs: float | None = None  # integrated loudness; when set the gain is matched to the other slot
 
     @property
     def frames(self) -> int:
@@ -103,9 +117,12 @@ class Player:
         self._finished = False  # set by the callback when the active source ran out
 
     # -- sources ------------------------------------------------------------------------------------
-    def set_source(self, buffer, sr: float, gain_db: float = 0.0, slot: str = "A", label: str = "") -> None:
+    def set_source(self, buffer, sr: float, gain_db: float = 0.0, slot: str = "A", label: str = "",
+                   lufs: float | None = None) -> None:
         """Put audio into a slot. ``buffer`` is (frames, channels) or mono (frames,), at the stream rate.
 
+        With ``lufs`` the slot's gain is loudness-matched (``match_gains``) and both slots' gains are
+        recomputed; otherwise ``gain_db`` is used as given.
         When the slot is the active one the playback position keeps its relative place in the song.
         """
         self._check_slot(slot)
@@ -117,10 +134,11 @@ class Player:
             buf = buf[:, None]
         if buf.shape[1] != self.channels:  # mono -> all channels, more -> the first ones
             buf = np.repeat(buf[:, :1], self.channels, axis=1) if buf.shape[1] == 1 else buf[:, : self.channels]
-        src = Source(np.ascontiguousarray(buf), float(sr), float(gain_db), label)
+        src = Source(np.ascontiguousarray(buf), float(sr), float(gain_db), label, lufs)
         with self._lock:
             old = self._sources[slot]
             self._sources[slot] = src
+            self._match_loudness()
             if slot == self._active:
                 frac = self._pos / old.frames if old is not None and old.frames else 0.0
                 self._pos = min(int(frac * src.frames), max(0, src.frames - 1))
@@ -136,9 +154,18 @@ class Player:
         self._check_slot(slot)
         with self._lock:
             self._sources[slot] = None
+            self._match_loudness()
             if slot == self._active:
                 self._playing = False
                 self._pos = 0
+
+    def _match_loudness(self) -> None:
+        """Recompute the gains of the slots that carry a loudness (call with the lock held)."""
+        srcs = [self._sources[s] for s in SLOTS]
+        gains = match_gains(*(s.lufs if s is not None else None for s in srcs))
+        for src, gain in zip(srcs, gains, strict=True):
+            if src is not None and src.lufs is not None:
+                src.gain_db = float(gain)
 
     def source(self, slot: str) -> Source | None:
         return self._sources[slot]
@@ -251,9 +278,22 @@ class Player:
 
     # -- audio thread -------------------------------------------------------------------------------
     def _ensure_stream(self) -> None:
+        """Open and start the stream on the first play; on failure stop playing, close what was opened
+        and raise PlaybackUnavailable (the device went away, is busy, or refuses the format)."""
         if self._stream is None:
-            stream = self._factory(self.samplerate, self.channels, self.blocksize, self._callback)
-            stream.start()
+            stream = None
+            try:
+                stream = self._factory(self.samplerate, self.channels, self.blocksize, self._callback)
+                stream.start()
+            except Exception as exc:  # PortAudioError and friends
+                with self._lock:
+                    self._playing = False
+                if stream is not None:
+                    try:
+                        stream.close()
+                    except Exception:  # noqa: BLE001 - already failing; report the first error
+                        pass
+                raise PlaybackUnavailable(f"could not start audio output: {exc}") from exc
             self._stream = stream
 
     def _callback(self, outdata, frames, time_info, status) -> None:  # noqa: ARG002 - PortAudio signature
