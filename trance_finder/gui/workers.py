@@ -19,7 +19,7 @@ import logging
 import traceback
 from collections.abc import Callable
 
-from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from trance_finder.core.progress import CancelToken, Progress
 from trance_finder.errors import Cancelled, TranceFinderError
@@ -72,9 +72,10 @@ class Worker(QObject):
             log.error("%s crashed:\n%s", self.name, "".join(traceback.format_exception(exc)))
             self.failed.emit(describe_error(exc))
         finally:
-            app = QCoreApplication.instance()
-            if app is not None:  # hand the worker back to the UI thread, which owns and deletes it
-                self.moveToThread(app.thread())
+            # No moveToThread back to the UI thread here: moving dispatches a ThreadChange event into
+            # Python while Qt holds both threads' event-queue locks, which can deadlock with a UI thread
+            # that holds the GIL and posts an event. The Job keeps the worker alive until its thread has
+            # finished; only then is it released, with no event loop left to race with.
             self.done.emit()
 
 
