@@ -84,13 +84,8 @@ class EmbeddingModel:
     def identity_weight(self) -> float:
         return float(self.meta.get("identity_weight", 0.0))
 
-    @property
-    def output_dim(self) -> int:
-        raw = int(self.standardizer.mean.shape[0]) if self.identity_weight > 0 else 0
-        return int(self.meta["embedding_dim"]) + raw
-
     def embed(self, X: np.ndarray, device: str = "cpu", batch: int = 4096) -> np.ndarray:
-        """Raw joined features (n, dim) -> index vectors (n, output_dim), unit length.
+        """Raw joined features (n, dim) -> index vectors (n, embedding_dim [+ raw dim]), unit length.
 
         With identity_weight w > 0 the vector is [sqrt(1-w) * head, sqrt(w) * unit(raw)], so its cosine is
         (1-w) * head cosine + w * raw cosine: the head decides the style neighbourhood, the raw
