@@ -319,6 +319,16 @@ def _place(buf: np.ndarray, snip: np.ndarray, start: int, gain: float = 1.0) -> 
     buf[..., a:b] += gain * snip[..., a - start : b - start]
 
 
+def _blockwise_biquad(x: np.ndarray, bs: np.ndarray, as_: np.ndarray, block: int) -> np.ndarray:
+    """Run one biquad per block (coefficients bs[i], as_[i]), carrying the filter state across blocks."""
+    y = np.empty_like(x)
+    z = np.zeros(x.shape[:-1] + (2,))
+    for i in range(len(bs)):
+        s = slice(i * block, (i + 1) * block)
+        y[..., s], z = signal.lfilter(bs[i], as_[i], x[..., s], axis=-1, zi=z)
+    return y
+
+
 def _tv_lowpass(x: np.ndarray, fc: np.ndarray, q: float, sr: int, block: int = 64) -> np.ndarray:
     """Resonant lowpass whose cutoff ``fc`` (per sample) changes every ``block`` samples."""
     nb = -(-x.shape[-1] // block)
@@ -328,12 +338,7 @@ def _tv_lowpass(x: np.ndarray, fc: np.ndarray, q: float, sr: int, block: int = 6
     a0 = 1.0 + alpha
     bs = np.stack([(1 - cw) / 2 / a0, (1 - cw) / a0, (1 - cw) / 2 / a0], axis=1)
     as_ = np.stack([np.ones(nb), -2 * cw / a0, (1 - alpha) / a0], axis=1)
-    y = np.empty_like(x)
-    z = np.zeros(x.shape[:-1] + (2,))
-    for i in range(nb):
-        s = slice(i * block, (i + 1) * block)
-        y[..., s], z = signal.lfilter(bs[i], as_[i], x[..., s], axis=-1, zi=z)
-    return y
+    return _blockwise_biquad(x, bs, as_, block)
 
 
 def _tv_bandpass(x: np.ndarray, fc: np.ndarray, q: float, sr: int, block: int = 256) -> np.ndarray:
@@ -345,12 +350,7 @@ def _tv_bandpass(x: np.ndarray, fc: np.ndarray, q: float, sr: int, block: int = 
     zeros = np.zeros(nb)
     bs = np.stack([alpha / a0, zeros, -alpha / a0], axis=1)
     as_ = np.stack([np.ones(nb), -2 * np.cos(w0) / a0, (1 - alpha) / a0], axis=1)
-    y = np.empty_like(x)
-    z = np.zeros(x.shape[:-1] + (2,))
-    for i in range(nb):
-        s = slice(i * block, (i + 1) * block)
-        y[..., s], z = signal.lfilter(bs[i], as_[i], x[..., s], axis=-1, zi=z)
-    return y
+    return _blockwise_biquad(x, bs, as_, block)
 
 
 # ------------------------------------------------------------------------------- song and sound design

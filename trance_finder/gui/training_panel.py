@@ -70,6 +70,18 @@ def build_train_options(values: dict):
                                           lr=float(values["lr"]), margin=float(values["margin"])))
 
 
+
+def _path_row(placeholder: str, on_browse) -> tuple[QLineEdit, QHBoxLayout]:
+    """A path field with a Browse… button beside it."""
+    edit = QLineEdit()
+    edit.setPlaceholderText(placeholder)
+    browse = QPushButton("Browse…")
+    browse.clicked.connect(on_browse)
+    row = QHBoxLayout()
+    row.addWidget(edit, 1)
+    row.addWidget(browse)
+    return edit, row
+
 class TrainingPanel(QWidget):
     trainingStarted = Signal()  # noqa: N815
     progress = Signal(object)  # Progress, re-emitted for listeners (tests, status bar)
@@ -87,20 +99,8 @@ class TrainingPanel(QWidget):
         self.options_factory = build_train_options  # tests may swap in their own
 
         # library
-        self.folder = QLineEdit()
-        self.folder.setPlaceholderText("Folder with your reference tracks")
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self.choose_folder)
-        folder_row = QHBoxLayout()
-        folder_row.addWidget(self.folder, 1)
-        folder_row.addWidget(browse)
-        self.labels_csv = QLineEdit()
-        self.labels_csv.setPlaceholderText("optional: CSV with columns path,label")
-        browse_csv = QPushButton("Browse…")
-        browse_csv.clicked.connect(self.choose_labels)
-        csv_row = QHBoxLayout()
-        csv_row.addWidget(self.labels_csv, 1)
-        csv_row.addWidget(browse_csv)
+        self.folder, folder_row = _path_row("Folder with your reference tracks", self.choose_folder)
+        self.labels_csv, csv_row = _path_row("optional: CSV with columns path,label", self.choose_labels)
 
         # model settings
         self.features = QComboBox()
