@@ -32,7 +32,7 @@ def machine() -> str:
 
 def benchmark_library() -> Path:
     """bench/out/benchmark_library: 215 synthetic tracks (8 styles, 30 s), built once."""
-    from trance_finder.core import synth
+    from trance_finder import synth
     from trance_finder.core.progress import run_to_end
 
     folder = OUT / "benchmark_library"

@@ -17,7 +17,7 @@ import numpy as np
 import soundfile as sf
 from _common import OUT, machine, table
 
-from trance_finder.core import synth
+from trance_finder import synth
 from trance_finder.core.audio import resample
 from trance_finder.core.backbones import availability, get_backbone
 from trance_finder.core.evaluation import precision_at_k

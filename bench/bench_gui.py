@@ -54,7 +54,7 @@ def make_wips(folder: Path, minutes: float, runs: int, sr: int = 22050) -> list[
     import numpy as np
     import soundfile as sf
 
-    from trance_finder.core import synth
+    from trance_finder import synth
 
     folder.mkdir(parents=True, exist_ok=True)
     style = synth.sample_style("uplifting", np.random.default_rng(11), seed=11)
@@ -89,8 +89,8 @@ def main() -> None:
     from trance_finder.core.extract import DEFAULT_FEATURES
 
     features = args.features or (DEFAULT_FEATURES if availability("musicnn")[0] else "dsp")
-    from trance_finder.core.demo import ensure_demo
     from trance_finder.core.progress import run_to_end
+    from trance_finder.demo import ensure_demo
 
     t = time.monotonic()
     run_to_end(ensure_demo(device="cpu", features=features))

@@ -13,7 +13,7 @@ import numpy as np
 import soundfile as sf
 from _common import OUT, benchmark_library, machine, table
 
-from trance_finder.core import synth
+from trance_finder import synth
 from trance_finder.core.engine import Finder, TrainOptions, train_library
 from trance_finder.core.progress import run_to_end
 from trance_finder.core.training import TrainConfig

@@ -21,7 +21,7 @@ from _common import OUT, table  # noqa: E402
 from scipy import signal  # noqa: E402
 from scipy.ndimage import uniform_filter1d  # noqa: E402
 
-from trance_finder.core import synth  # noqa: E402
+from trance_finder import synth  # noqa: E402
 
 
 def beat_period(x: np.ndarray, sr: int) -> float:

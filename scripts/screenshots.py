@@ -95,8 +95,8 @@ def main(argv=None) -> int:
     shutil.rmtree(workdir / "user" / "config", ignore_errors=True)  # default layout, not the last run's
     from trance_finder import paths as app_paths
     from trance_finder.cli import ConsoleProgress
-    from trance_finder.core.demo import demo_query_file, ensure_demo
     from trance_finder.core.progress import run_to_end
+    from trance_finder.demo import demo_query_file, ensure_demo
 
     shutil.rmtree(app_paths.user_model_dir(), ignore_errors=True)  # show the demo, not an older run's model
     t0 = time.monotonic()
@@ -128,7 +128,7 @@ def main(argv=None) -> int:
     w.resize(w.width() + 440, w.height())
     _settle(app, 0.2)
     w.show_training()
-    from trance_finder.core.demo import demo_paths
+    from trance_finder.demo import demo_paths
 
     w.training.set_values({"references": demo_paths()["library"], "features": features, "epochs": 40, "n_views": 4, "eval_folds": 4,
                            "device": "cpu"})

@@ -30,7 +30,7 @@ def _user_dirs(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="session")
 def small_library(tmp_path_factory):
     """4 families x 5 tracks of 12 s at 22.05 kHz, written once per test session."""
-    from trance_finder.core import synth
+    from trance_finder import synth
     from trance_finder.core.progress import run_to_end
 
     folder = tmp_path_factory.mktemp("small_library")

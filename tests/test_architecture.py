@@ -10,18 +10,31 @@ import pytest
 
 CORE = Path(__file__).resolve().parent.parent / "trance_finder" / "core"
 FORBIDDEN = {"PySide6", "pyqtgraph", "sounddevice", "shiboken6"}
+#: app concerns core must not know: the command line, the GUI, the app's folders, the demo, the synthesizer
+FORBIDDEN_APP = ("trance_finder.cli", "trance_finder.gui", "trance_finder.paths", "trance_finder.demo",
+                 "trance_finder.synth", "trance_finder.playback", "trance_finder.commands")
+
+
+def _imports(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+            if node.module == "trance_finder":
+                names += [f"trance_finder.{a.name}" for a in node.names]
+    return names
 
 
 def test_core_never_imports_qt_or_sounddevice():
-    offenders = []
-    for path in CORE.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in FORBIDDEN]
+    offenders = [f"{p.name}: {n}" for p in CORE.rglob("*.py") for n in _imports(p) if n.split(".")[0] in FORBIDDEN]
+    assert not offenders
+
+
+def test_core_never_imports_app_concerns():
+    offenders = [f"{p.name}: {n}" for p in CORE.rglob("*.py") for n in _imports(p)
+                 if any(n == a or n.startswith(a + ".") for a in FORBIDDEN_APP)]
     assert not offenders
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from trance_finder.core import synth
+from trance_finder import synth
 from trance_finder.core.dna import DNA_SR, compute_dna, estimate_tempo
 from trance_finder.core.labels import bpm_bin, composite_labels, energy_bin, read_labels_csv
 from trance_finder.core.profile import ReferenceProfile, TrackMeta, build_profile

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from trance_finder.core import synth
+from trance_finder import synth
 from trance_finder.core.backbones import availability
 from trance_finder.core.engine import Finder, TrainOptions, train_library
 from trance_finder.core.progress import CancelToken, run_to_end

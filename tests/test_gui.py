@@ -418,7 +418,7 @@ def test_training_can_be_cancelled_and_the_previous_model_stays(qtbot, window, s
 
 
 def test_training_to_the_end_swaps_in_the_new_model(qtbot, window, tmp_path):
-    from trance_finder.core import synth
+    from trance_finder import synth
 
     lib = tmp_path / "refs"
     run_to_end(synth.make_library(lib, n_per_family=3, families=["uplifting", "psy"], seconds=6.0, sr=22050,
@@ -491,7 +491,7 @@ def test_settings_panel_lists_backbones_and_devices(qtbot, window):
 
 # ------------------------------------------------------------------------------------ start and state
 def test_first_start_opens_the_demo_with_progress(qtbot, gui_model, monkeypatch, tmp_path):
-    import trance_finder.core.demo as demo
+    import trance_finder.demo as demo
 
     wip = tmp_path / "demo_wip.wav"
     sf.write(str(wip), np.zeros((22050, 2), np.float32) + 0.01, 22050)

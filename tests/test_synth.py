@@ -12,7 +12,7 @@ import soundfile as sf
 from scipy import signal
 from scipy.ndimage import uniform_filter1d
 
-from trance_finder.core import synth
+from trance_finder import synth
 from trance_finder.core.progress import CancelToken, Progress
 from trance_finder.errors import Cancelled
 

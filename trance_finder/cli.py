@@ -100,6 +100,7 @@ def _train_options(args):
     from trance_finder.core.engine import TrainOptions
     from trance_finder.core.extract import WindowPlan
     from trance_finder.core.training import TrainConfig
+    from trance_finder.paths import embedding_cache_dir
 
     return TrainOptions(
         references=args.references, output_model=args.output_model, output_index=args.output_index,
@@ -108,7 +109,7 @@ def _train_options(args):
         window_plan=WindowPlan(args.windows, args.window_seconds),
         train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, margin=args.margin,
                           seed=args.seed, identity_weight=args.identity_weight),
-        cache_dir=args.cache_dir)
+        cache_dir=args.cache_dir or str(embedding_cache_dir()))
 
 
 def _fmt(x) -> str:
@@ -150,12 +151,12 @@ def cmd_train(args) -> int:
 
 def cmd_profile(args) -> int:
     from trance_finder.core.audio import find_audio_files
-    from trance_finder.core.engine import default_cache
     from trance_finder.core.extract import FeatureExtractor
     from trance_finder.core.profile import build_profile
+    from trance_finder.paths import default_embedding_cache
 
     files = find_audio_files(Path(args.references).expanduser().resolve())
-    cache = default_cache()
+    cache = default_embedding_cache()
     extractor = FeatureExtractor(args.backbone, cache=cache)
     lib = _drive(extractor.extract_library(files), ConsoleProgress())
     if not lib.tracks:
@@ -184,9 +185,10 @@ def print_query(result, out=None) -> None:
 
 
 def cmd_similar(args) -> int:
-    from trance_finder.core.engine import default_cache, load_finder_or_explain
+    from trance_finder.core.engine import load_finder_or_explain
+    from trance_finder.paths import default_embedding_cache
 
-    finder = load_finder_or_explain(args.model, args.index, device=args.device, cache=None if args.no_cache else default_cache())
+    finder = load_finder_or_explain(args.model, args.index, device=args.device, cache=None if args.no_cache else default_embedding_cache())
     result = finder.query(args.query, k=args.k)
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
@@ -198,7 +200,7 @@ def cmd_similar(args) -> int:
 def cmd_evaluate(args) -> int:
     from trance_finder.core.report import run_evaluation
 
-    report = _drive(run_evaluation(args), ConsoleProgress(quiet=args.json))
+    report = _drive(run_evaluation(_train_options(args), args.report), ConsoleProgress(quiet=args.json))
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -208,12 +210,13 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from trance_finder.core.demo import demo_query_file, ensure_demo
+    from trance_finder.demo import demo_query_file, ensure_demo
 
     finder_paths = _drive(ensure_demo(device=args.device, rebuild=args.rebuild), ConsoleProgress())
-    from trance_finder.core.engine import Finder, default_cache
+    from trance_finder.core.engine import Finder
+    from trance_finder.paths import default_embedding_cache
 
-    finder = Finder(finder_paths["model"], finder_paths["index"], cache=default_cache())
+    finder = Finder(finder_paths["model"], finder_paths["index"], cache=default_embedding_cache())
     evaluation = finder.model.meta.get("evaluation")
     if evaluation:
         print_evaluation(evaluation)
@@ -316,6 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("self-test", help="check that this installation works end to end")
     p.set_defaults(func=cmd_self_test)
+
+    from trance_finder.commands import register_all
+
+    register_all(sub)
     return parser
 
 

@@ -57,6 +57,17 @@ def user_log_dir() -> Path:
     return _dir_from_env("TRANCE_FINDER_LOG_DIR", platformdirs.user_log_dir(APP_NAME, APP_AUTHOR))
 
 
+def embedding_cache_dir() -> Path:
+    """The app's embedding cache (features of every analysed file, keyed by content)."""
+    return user_cache_dir() / "embeddings"
+
+
+def default_embedding_cache():
+    from trance_finder.core.cache import EmbeddingCache
+
+    return EmbeddingCache(embedding_cache_dir())
+
+
 def demo_library_dir() -> Path:
     return user_data_dir() / "demo_library"
 

@@ -169,7 +169,7 @@ def _step_backbone(ctx: Context) -> str:
 def _step_synth(ctx: Context) -> str:
     import soundfile as sf
 
-    from trance_finder.core import synth
+    from trance_finder import synth
     from trance_finder.core.progress import run_to_end
 
     ctx.library = ctx.root / "library"

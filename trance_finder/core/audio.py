@@ -89,6 +89,24 @@ def read_window(path, start_s: float = 0.0, duration_s: float | None = None,
     return np.ascontiguousarray(data)
 
 
+def iter_blocks(path, block_seconds: float = 30.0, info: AudioInfo | None = None):
+    """The whole file as consecutive float32 (channels, n) blocks at its own sample rate, so a
+    30-minute mix is analysed in bounded memory. Yields (start_seconds, block)."""
+    info = info or audio_info(path)
+    block = max(1, int(block_seconds * info.sample_rate))
+    start = 0
+    try:
+        for data in sf.blocks(str(path), blocksize=block, dtype="float32", always_2d=True):
+            if not np.all(np.isfinite(data)):
+                raise AudioLoadError(path, "audio contains NaN or infinite samples")
+            yield start / info.sample_rate, np.ascontiguousarray(data.T)
+            start += data.shape[0]
+    except AudioLoadError:
+        raise
+    except Exception as exc:
+        raise AudioLoadError(path, f"could not decode audio ({_short(exc)})") from exc
+
+
 def to_mono(audio: np.ndarray) -> np.ndarray:
     audio = np.asarray(audio, dtype=np.float32)
     return audio if audio.ndim == 1 else audio.mean(axis=0).astype(np.float32)

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from trance_finder import paths as app_paths
 from trance_finder.core import map2d
 from trance_finder.core.atomic import atomic_paths
 from trance_finder.core.audio import find_audio_files
@@ -66,10 +65,6 @@ class TrainResult:
     seconds: float
 
 
-def default_cache() -> EmbeddingCache:
-    return EmbeddingCache(app_paths.user_cache_dir() / "embeddings")
-
-
 def track_record(t: TrackFeatures, cluster: str, label: str, xy, tag_names=()) -> dict:
     rec = {"path": t.path, "title": Path(t.path).stem, "duration": round(t.duration, 2),
            "tempo": round(float(t.dna["tempo"]), 1), "energy": round(float(t.dna["energy_progression"]), 3),
@@ -89,7 +84,7 @@ def train_library(opts: TrainOptions, cancel: CancelToken | None = None):
     files = find_audio_files(refs)
     if not files:
         raise TranceFinderError(f"no audio files (wav, flac, aiff, mp3, ogg) found in {refs}")
-    cache = EmbeddingCache(opts.cache_dir) if opts.cache_dir else default_cache()
+    cache = EmbeddingCache(opts.cache_dir) if opts.cache_dir else None
     extractor = FeatureExtractor(opts.features, device=device, plan=opts.window_plan, cache=cache,
                                  seed=opts.train.seed)
     lib = yield from extractor.extract_library(files, n_views=opts.n_views, cancel=cancel)

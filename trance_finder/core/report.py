@@ -36,21 +36,22 @@ def report_markdown(evaluation: dict, settings: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_evaluation(args):
-    """Generator (Progress); returns a dict with the evaluation and the report paths."""
-    from trance_finder.cli import _train_options
+def run_evaluation(opts, report_path):
+    """Generator (Progress); returns a dict with the evaluation and the report paths.
+
+    ``opts`` is a TrainOptions; its output paths are replaced by a scratch folder (nothing is kept)."""
+    import dataclasses
+
     from trance_finder.core.engine import train_library
 
     with tempfile.TemporaryDirectory(prefix="tf-eval-") as tmp:
-        args.output_model = str(Path(tmp) / "model.pt")
-        args.output_index = str(Path(tmp) / "index.faiss")
-        if args.profile is None:
-            args.profile = str(Path(tmp) / "profile.json")
-        opts = _train_options(args)
+        opts = dataclasses.replace(opts, output_model=str(Path(tmp) / "model.pt"),
+                                   output_index=str(Path(tmp) / "index.faiss"),
+                                   profile=opts.profile or str(Path(tmp) / "profile.json"))
         result = yield from train_library(opts)
-    settings = {"references": str(Path(args.references).resolve()), "features": opts.features,
+    settings = {"references": str(Path(opts.references).resolve()), "features": opts.features,
                 "epochs": opts.train.epochs, "views": opts.n_views, "folds": opts.eval_folds}
-    md_path = Path(args.report)
+    md_path = Path(report_path)
     json_path = md_path.with_suffix(".json")
     report = {"evaluation": result.evaluation, "settings": settings,
               "skipped": [{"path": p, "reason": r} for p, r in result.skipped],

@@ -48,9 +48,9 @@ def user_model_paths() -> tuple[str, str]:
 
 
 def load_model(model_path: str, index_path: str, kind: str = "custom", device: str = "auto") -> LoadedModel:
-    from trance_finder.core.engine import default_cache, load_finder_or_explain
+    from trance_finder.core.engine import load_finder_or_explain
 
-    finder = load_finder_or_explain(model_path, index_path, device=device, cache=default_cache())
+    finder = load_finder_or_explain(model_path, index_path, device=device, cache=app_paths.default_embedding_cache())
     meta = finder.model.meta
     return LoadedModel(finder, kind, str(model_path), str(index_path), meta.get("features", ""),
                        meta.get("references", ""), meta.get("evaluation", {}))
@@ -80,7 +80,7 @@ def startup(model_path: str | None = None, index_path: str | None = None, use_de
                            {"warning": str(exc)})
     if not use_demo:
         return None
-    from trance_finder.core.demo import demo_query_file, ensure_demo
+    from trance_finder.demo import demo_query_file, ensure_demo
 
     paths = yield from ensure_demo(device=device, cancel=cancel, features=demo_features)
     yield Progress("load", 0, 1, "Loading the demo model")
@@ -233,7 +233,7 @@ def decode_for_playback(path: str, device_rate: float | None, channels: int = 2,
 
 
 def make_demo_wip() -> str:
-    from trance_finder.core.demo import demo_query_file
+    from trance_finder.demo import demo_query_file
 
     return demo_query_file()
 

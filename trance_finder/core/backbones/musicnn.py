@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from trance_finder.core.backbones.base import Backbone, BackboneOutput
-from trance_finder.paths import bundled_model_path
+from trance_finder.core.resources import weights_dir
 
 WEIGHTS_FILE = "musicnn_msd.safetensors"
 
@@ -58,7 +58,7 @@ MSD_TAGS: tuple[str, ...] = (
 
 
 def weights_path() -> Path:
-    return bundled_model_path(WEIGHTS_FILE)
+    return weights_dir() / WEIGHTS_FILE
 
 
 # --------------------------------------------------------------------------------------------------

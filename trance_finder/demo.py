@@ -9,9 +9,9 @@ from pathlib import Path
 import soundfile as sf
 
 from trance_finder import paths as app_paths
-from trance_finder.core import synth
+from trance_finder import synth
 from trance_finder.core.atomic import atomic_path
-from trance_finder.core.engine import TrainOptions, default_cache, train_library
+from trance_finder.core.engine import TrainOptions, train_library
 from trance_finder.core.progress import CancelToken, Progress
 from trance_finder.core.training import TrainConfig
 
@@ -50,7 +50,7 @@ def ensure_demo(device: str = "auto", rebuild: bool = False, cancel: CancelToken
     opts = TrainOptions(references=p["library"], output_model=p["model"], output_index=p["index"],
                         profile=p["profile"], labels_csv=str(Path(p["library"]) / "labels.csv"),
                         features=features, device=device, n_views=4, eval_folds=4,
-                        train=TrainConfig(epochs=40), cache_dir=str(default_cache().folder))
+                        train=TrainConfig(epochs=40), cache_dir=str(app_paths.embedding_cache_dir()))
     result = yield from train_library(opts, cancel)
     with atomic_path(p["stamp"]) as tmp:
         tmp.write_text(json.dumps({"version": DEMO_VERSION, "features": features,
