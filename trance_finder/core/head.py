@@ -63,6 +63,14 @@ class Standardizer:
         return ((np.asarray(X, dtype=np.float32) - self.mean) * self.scale).astype(np.float32)
 
 
+def first_line(exc: BaseException, limit: int = 120) -> str:
+    """The first non-empty line of an exception's message (its type name when there is none)."""
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()[:limit]
+    return type(exc).__name__
+
+
 def unit_rows(X: np.ndarray) -> np.ndarray:
     X = np.asarray(X, dtype=np.float32)
     return (X / np.maximum(np.linalg.norm(X, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
@@ -127,19 +135,26 @@ class EmbeddingModel:
 
     @classmethod
     def load(cls, path) -> EmbeddingModel:
-        path = Path(path)
+        from trance_finder.core.modelstore import resolve
+
+        shown = Path(path)
+        path = Path(resolve(shown).path)  # through the model folder's pointer: always a whole set
         if not path.exists():
-            raise ModelError(f"model file not found: {path}")
+            raise ModelError(f"model file not found: {shown}")
+        if path.stat().st_size == 0:
+            raise ModelError(f"{shown} is empty (0 bytes): the model was not saved completely; train again")
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise ModelError(f"{path} is not a Trance Finder model file ({str(exc).splitlines()[0][:120]})") from exc
+            raise ModelError(f"{shown} is not a Trance Finder model file ({first_line(exc)})") from exc
         if not isinstance(payload, dict) or "meta_json" not in payload or "state_dict" not in payload:
-            raise ModelError(f"{path} is not a Trance Finder model file (missing weights or metadata)")
+            raise ModelError(f"{shown} is not a Trance Finder model file (missing weights or metadata)")
         if int(payload.get("format", -1)) != MODEL_FORMAT:
-            raise ModelError(f"{path} has model format {int(payload.get('format', -1))}; this app reads {MODEL_FORMAT}")
+            raise ModelError(f"{shown} has model format {int(payload.get('format', -1))}; this app reads {MODEL_FORMAT}")
         try:
             meta = json.loads(payload["meta_json"])
+            if not isinstance(meta, dict):
+                raise ValueError("its metadata is not a JSON object")
             state = payload["state_dict"]
             in_dim = int(state["projection.0.weight"].shape[1])
             net = MusicEmbeddingNetwork(in_dim, int(meta["embedding_dim"]), float(meta.get("dropout", 0.1)))
@@ -147,8 +162,8 @@ class EmbeddingModel:
             std = Standardizer(payload["standardizer_mean"].numpy().astype(np.float32),
                                payload["standardizer_scale"].numpy().astype(np.float32))
         except Exception as exc:
-            raise ModelError(f"{path} is damaged or from an incompatible version ({exc})") from exc
+            raise ModelError(f"{shown} is damaged or from an incompatible version ({exc})") from exc
         if std.mean.shape[0] != in_dim:
-            raise ModelError(f"{path} is inconsistent: standardiser has {std.mean.shape[0]} dims, head expects {in_dim}")
+            raise ModelError(f"{shown} is inconsistent: standardiser has {std.mean.shape[0]} dims, head expects {in_dim}")
         net.eval()
         return cls(net, std, meta)

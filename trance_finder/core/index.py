@@ -43,6 +43,48 @@ def build_faiss_index(vectors: np.ndarray, exact: bool | None = None) -> faiss.I
     return index
 
 
+#: record fields that must be numbers when present (lufs may also be null); other keys are kept as they are
+NUMBER_FIELDS = ("duration", "tempo", "energy", "x", "y")
+NULLABLE_NUMBER_FIELDS = ("lufs",)
+
+
+def _first_line(exc: BaseException, limit: int = 120) -> str:
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()[:limit]
+    return type(exc).__name__
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
+
+
+def validate_metadata(meta, where) -> list[dict]:
+    """Check index metadata read from JSON; pops and returns its track records. Raises ModelError
+    naming the first problem (records: a dict each, a text ``path``, numbers where numbers go)."""
+    if not isinstance(meta, dict):
+        raise ModelError(f"{where} is damaged (not a JSON object)")
+    if "tracks" not in meta:
+        raise ModelError(f"{where} is damaged (no track list)")
+    tracks = meta.pop("tracks")
+    if not isinstance(tracks, list):
+        raise ModelError(f"{where} is damaged ('tracks' is not a list)")
+    for i, t in enumerate(tracks):
+        if not isinstance(t, dict):
+            raise ModelError(f"{where} is damaged (track {i + 1} is not a record)")
+        if not isinstance(t.get("path"), str) or not t["path"]:
+            raise ModelError(f"{where} is damaged (track {i + 1} has no path)")
+        for key in NUMBER_FIELDS:
+            if key in t and not _is_number(t[key]):
+                raise ModelError(f"{where} is damaged (track {i + 1}: {key} is {t[key]!r}, not a number)")
+        for key in NULLABLE_NUMBER_FIELDS:
+            if t.get(key) is not None and not _is_number(t[key]):
+                raise ModelError(f"{where} is damaged (track {i + 1}: {key} is {t[key]!r}, not a number)")
+        if "title" in t and not isinstance(t["title"], str):
+            raise ModelError(f"{where} is damaged (track {i + 1}: title is not text)")
+    return tracks
+
+
 @dataclass
 class SimilarityIndex:
     index: faiss.Index
@@ -91,25 +133,32 @@ class SimilarityIndex:
 
     @classmethod
     def load(cls, index_path) -> SimilarityIndex:
-        index_path = Path(index_path)
-        meta_file = metadata_path(index_path)
+        from trance_finder.core.modelstore import resolve_pair
+
+        shown = Path(index_path)
+        index_path, meta_file = resolve_pair(shown, METADATA_NAME)  # one version of the model folder
         if not index_path.exists():
-            raise ModelError(f"index file not found: {index_path}")
+            raise ModelError(f"index file not found: {shown}")
         if not meta_file.exists():
-            raise ModelError(f"{METADATA_NAME} is missing next to {index_path}")
+            raise ModelError(f"{METADATA_NAME} is missing next to {shown}")
+        if index_path.stat().st_size == 0:
+            raise ModelError(f"{shown} is empty (0 bytes): the index was not saved completely; train again")
         try:
             index = faiss.read_index(str(index_path))
         except Exception as exc:
-            raise ModelError(f"{index_path} is not a readable FAISS index ({str(exc).splitlines()[0][:120]})") from exc
+            raise ModelError(f"{shown} is not a readable FAISS index ({_first_line(exc)})") from exc
+        shown_meta = shown.with_name(METADATA_NAME)
         try:
             meta = json.loads(meta_file.read_text(encoding="utf-8"))
-            tracks = meta.pop("tracks")
-        except Exception as exc:
-            raise ModelError(f"{meta_file} is damaged ({exc})") from exc
-        if meta.get("index_file") not in (None, index_path.name):
-            raise ModelError(f"{meta_file} describes {meta.get('index_file')}, not {index_path.name}")
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{shown_meta} is damaged ({_first_line(exc)})") from exc
+        tracks = validate_metadata(meta, shown_meta)
+        if meta.get("index_file") not in (None, shown.name):
+            raise ModelError(f"{shown_meta} describes {meta.get('index_file')}, not {shown.name}")
         if len(tracks) != index.ntotal:
-            raise ModelError(f"{meta_file} lists {len(tracks)} tracks but the index holds {index.ntotal}")
+            raise ModelError(f"{shown_meta} lists {len(tracks)} tracks but the index holds {index.ntotal}")
+        if "dim" in meta and meta["dim"] != index.d:
+            raise ModelError(f"{shown_meta} says {meta['dim']} dimensions but the index has {index.d}")
         return cls(index, tracks, meta)
 
     def check_model(self, model_fingerprint: str, features: str) -> None:
