@@ -243,29 +243,30 @@ def cmd_self_test(args) -> int:
 
 # -- parser ----------------------------------------------------------------------------------------
 def _add_train_args(p) -> None:
-    from trance_finder.core.extract import DEFAULT_FEATURES
-    from trance_finder.core.training import TrainConfig
+    from trance_finder.settings import training_defaults
+
+    d = training_defaults()  # the core dataclasses' defaults: no second copy of a number here
 
     p.add_argument("--references", required=True, help="folder of reference tracks (searched recursively)")
     p.add_argument("--profile", help="reference profile JSON (made and saved if missing)")
     p.add_argument("--labels", help="CSV with columns path,label: your own style tags")
     p.add_argument("--output-model", default=DEFAULT_MODEL)
     p.add_argument("--output-index", default=DEFAULT_INDEX)
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=TrainConfig.lr)
-    p.add_argument("--margin", type=float, default=0.2)
-    p.add_argument("--backbone", default=DEFAULT_FEATURES,
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--margin", type=float, default=d.margin)
+    p.add_argument("--backbone", default=d.features,
                    help="musicnn, dsp, openl3, or several joined with + (default %(default)s)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--views", type=int, default=4, help="augmented views per reference (default %(default)s)")
+    p.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"])
+    p.add_argument("--views", type=int, default=d.n_views, help="augmented views per reference (default %(default)s)")
     p.add_argument("--clusters", type=int, default=None, help="number of profile clusters (default: by silhouette)")
-    p.add_argument("--eval-folds", type=int, default=5, help="held-out folds evaluated after training (0: skip)")
-    p.add_argument("--windows", type=int, default=8, help="windows embedded per track (default %(default)s)")
-    p.add_argument("--window-seconds", type=float, default=6.0)
-    p.add_argument("--identity-weight", type=float, default=TrainConfig.identity_weight,
+    p.add_argument("--eval-folds", type=int, default=d.eval_folds, help="held-out folds evaluated after training (0: skip)")
+    p.add_argument("--windows", type=int, default=d.n_windows, help="windows embedded per track (default %(default)s)")
+    p.add_argument("--window-seconds", type=float, default=d.window_seconds)
+    p.add_argument("--identity-weight", type=float, default=d.identity_weight,
                    help="share of the raw backbone similarity in the index vectors (keeps copies of a track first)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--json", action="store_true")
 
