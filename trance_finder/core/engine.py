@@ -10,28 +10,42 @@ cluster with confidence, and a place on the map.
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from trance_finder.core import map2d
-from trance_finder.core.atomic import atomic_paths
-from trance_finder.core.audio import find_audio_files
+from trance_finder.core import map2d, modelstore
+from trance_finder.core.atomic import atomic_path
+from trance_finder.core.audio import scan_audio_files
 from trance_finder.core.cache import EmbeddingCache
+from trance_finder.core.calibration import (
+    calibrated_confidence,
+    evaluation_sentence,
+    fit_calibration,
+    guard_decision,
+    guard_sentence,
+)
 from trance_finder.core.device import resolve_device
-from trance_finder.core.evaluation import held_out_evaluation, in_sample_metrics
+from trance_finder.core.evaluation import held_out_evaluation, in_sample_metrics, leave_one_out_predictions
 from trance_finder.core.extract import DEFAULT_FEATURES, FeatureExtractor, TrackFeatures, WindowPlan
 from trance_finder.core.head import EmbeddingModel, Standardizer, unit_rows
 from trance_finder.core.index import SimilarityIndex, metadata_path
-from trance_finder.core.labels import composite_labels, read_labels_csv
-from trance_finder.core.profile import ReferenceProfile, build_profile
+from trance_finder.core.labels import LabelPlan, cluster_labels, find_label_source
+from trance_finder.core.profile import ReferenceProfile, build_profile, carry_names, profile_from_labels
 from trance_finder.core.progress import CancelToken, Progress
 from trance_finder.core.training import TrainConfig, TrainingSet, train_head
-from trance_finder.errors import IndexMismatchError, ModelError, TranceFinderError
+from trance_finder.errors import AudioLoadError, IndexMismatchError, ModelError, TranceFinderError
 
 CONFIDENCE_TEMPERATURE = 0.05
+#: below this many tracks there are too few to learn styles *and* test them on held-out folds
+MIN_TRACKS_FOR_STYLES = 10
+#: without style labels, train the head on the profile's clusters (measured: bench/bench_real.py)
+TRAIN_ON_CLUSTERS = True
+#: with no styles to learn from, use the head trained on views alone (measured: bench/bench_real.py)
+VIEWS_ONLY_USES_HEAD = True
 
 
 @dataclass
@@ -63,6 +77,10 @@ class TrainResult:
     skipped: list[tuple[str, str]]
     loss_history: list[float]
     seconds: float
+    label_sentence: str = ""  # which labels trained the model, in one sentence
+    head_in_use: bool = True  # False: the quality guard kept the raw backbone vectors
+    guard_sentence: str = ""  # which vectors the index uses and why
+    evaluation_sentence: str = ""  # "Of the 5 closest references, 4.1 share the query's style ..."
 
 
 def track_record(t: TrackFeatures, cluster: str, label: str, xy, tag_names=()) -> dict:
@@ -80,51 +98,105 @@ def train_library(opts: TrainOptions, cancel: CancelToken | None = None):
     """Generator: Progress for every stage; returns a TrainResult. Nothing is written before the end."""
     started = time.monotonic()
     device = resolve_device(opts.device)
-    refs = Path(opts.references).expanduser().resolve()
-    files = find_audio_files(refs)
+    refs = Path(os.path.realpath(Path(opts.references).expanduser()))  # realpath: no error on link loops
+    scan = scan_audio_files(refs)
+    files = scan.files
+    for where, why in scan.problems:  # unreadable sub-folders, link loops: said, never silently dropped
+        yield Progress("scan", 0, 1, "", {"skipped": where, "reason": why})
     if not files:
         raise TranceFinderError(f"no audio files (wav, flac, aiff, mp3, ogg) found in {refs}")
     cache = EmbeddingCache(opts.cache_dir) if opts.cache_dir else None
     extractor = FeatureExtractor(opts.features, device=device, plan=opts.window_plan, cache=cache,
                                  seed=opts.train.seed)
     lib = yield from extractor.extract_library(files, n_views=opts.n_views, cancel=cancel)
+    lib.skipped = [*scan.problems, *lib.skipped]
     tracks = lib.tracks
     if len(tracks) < 2:
         raise TranceFinderError(f"only {len(tracks)} usable track(s) in {refs}; at least 2 are needed "
                                 f"({len(lib.skipped)} skipped)")
 
-    # profile and labels
+    # labels and profile (see core/labels.py for the order of label sources and the class rule)
     model_dir = Path(opts.output_model).expanduser().resolve().parent
     profile_path = Path(opts.profile).expanduser() if opts.profile else model_dir / "trance_profile.json"
+    previous = None
+    if modelstore.exists(profile_path):
+        try:
+            previous = ReferenceProfile.load(modelstore.resolve(profile_path).path)
+        except ModelError:
+            previous = None  # unreadable: rebuilt below
+    paths = [t.path for t in tracks]
+    plan = find_label_source(paths, refs, opts.labels_csv)
+    if plan is not None and opts.labels_csv and not plan.label_of:
+        raise TranceFinderError(
+            f"{opts.labels_csv}: none of its paths is a track of {refs}; "
+            "paths must be relative to the reference folder or absolute")
     profile = None
-    if opts.profile and profile_path.exists():
-        profile = ReferenceProfile.load(profile_path)
-        known = profile.cluster_of()
-        if not all(t.path in known for t in tracks):
-            profile = None  # library changed since the profile was made: rebuild it
-            yield Progress("profile", 0, 1, f"{profile_path.name} does not cover every track: rebuilding it")
-    if profile is None:
-        yield Progress("profile", 0, 1, "Building reference profile (clusters)")
-        profile = build_profile(tracks, k=opts.clusters, backbone_names=extractor.names, seed=opts.train.seed)
-    clusters = profile.cluster_of()
-    if opts.labels_csv:
-        user = read_labels_csv(opts.labels_csv, refs)
-        missing = [t.path for t in tracks if t.path not in user]
-        label_of = {**{p: f"unlabelled:{clusters[p]}" for p in missing}, **user}
-        label_source = f"labels.csv ({len(user)} rows, {len(missing)} tracks without a label use their cluster)"
+    if plan is not None and plan.label_of:
+        yield Progress("profile", 0, 1, f"Styles from {plan.source} ({plan.detail})")
+        profile = profile_from_labels(tracks, plan.label_of, plan.source)
     else:
-        label_of = composite_labels(profile)
-        label_source = "profile clusters x tempo x energy"
-    data = TrainingSet.from_tracks(tracks, label_of, extractor.names, opts.n_views)
-    yield Progress("labels", 1, 1, f"Found {len(data.label_names)} unique labels ({label_source})",
-                   {"labels": data.label_names})
+        if opts.profile and previous is not None and previous.source == "clusters":
+            known = previous.cluster_of()
+            if all(t.path in known for t in tracks):
+                profile = previous
+            else:  # library changed since the profile was made: rebuild it
+                yield Progress("profile", 0, 1, f"{profile_path.name} does not cover every track: rebuilding it")
+        if profile is None:
+            yield Progress("profile", 0, 1, "Building reference profile (clusters)")
+            profile = build_profile(tracks, k=opts.clusters, backbone_names=extractor.names, seed=opts.train.seed)
+        plan = cluster_labels(profile) if TRAIN_ON_CLUSTERS else LabelPlan("none")
+    if profile is not previous:
+        carried = carry_names(previous, profile)
+        if carried:
+            yield Progress("profile", 1, 1, f"Kept your cluster names: {', '.join(carried)}")
+    clusters = profile.cluster_of()
+    too_few = len(tracks) < MIN_TRACKS_FOR_STYLES
+    classes = {} if too_few else plan.classes
+    data = TrainingSet.from_tracks(tracks, classes, extractor.names, opts.n_views)
+    views_only = len(data.label_names) < 2
+    label_source = plan.source
+    label_sentence = (f"Trained on sound alone: {len(tracks)} tracks are too few to learn styles and test them "
+                      f"(at least {MIN_TRACKS_FOR_STYLES} are needed), so each track only learned from altered "
+                      "copies of itself." if too_few and not plan.views_only else plan.sentence(len(tracks)))
+    yield Progress("labels", 1, 1, label_sentence, {"labels": data.label_names, "label_source": label_source})
 
     cfg = TrainConfig(**{**opts.train.to_dict(), "device": device})
-    model = yield from train_head(data, cfg, cancel)
+    originals = np.stack([t.joined(extractor.names) for t in tracks])
+    standardizer = Standardizer.fit(data.X, data.blocks)
+    if views_only and opts.n_views == 0:
+        model = EmbeddingModel.raw(standardizer, {"head_bypass_reason": "nothing to learn: no styles, no views"},
+                                   cfg.embedding_dim)
+    else:
+        model = yield from train_head(data, cfg, cancel)
+
+    # evaluation: in-sample always, held-out folds (the quality guard) when there are styles to test
+    eval_labels = np.array([classes.get(t.path, f"(own) {t.path}") if not views_only else clusters[t.path]
+                            for t in tracks])
+    raw = standardizer(originals)
+    trained_vectors = model.embed(originals)
+    evaluation = {"in_sample": {"finetuned": in_sample_metrics(trained_vectors, eval_labels, cfg.seed),
+                                "raw": in_sample_metrics(raw, eval_labels, cfg.seed)},
+                  "label_source": label_source, "label_sentence": label_sentence, "views_only": views_only,
+                  "n_tracks": len(tracks), "n_labels": len(data.label_names)}
+    cluster_arr = [clusters[t.path] for t in tracks]
+    if not views_only and opts.eval_folds and opts.eval_folds > 1 and len(tracks) >= 2 * opts.eval_folds:
+        evaluation["held_out"] = yield from held_out_evaluation(data, cfg, opts.eval_folds, cancel,
+                                                                clusters=cluster_arr,
+                                                                temperature=CONFIDENCE_TEMPERATURE)
+    guard = guard_decision(evaluation.get("held_out"))
+    if views_only:
+        guard = {**guard, "use_head": VIEWS_ONLY_USES_HEAD if model.head_in_use else False,
+                 "reason": "no styles to test the model on"}
+    evaluation["guard"] = guard
+    if guard["use_head"] is False and model.head_in_use:
+        model.bypass_head(guard["reason"])
+    evaluation["head_in_use"] = model.head_in_use
+    evaluation["summary"] = evaluation_sentence(evaluation)
+    evaluation["guard_sentence"] = guard_sentence(evaluation)
+    yield Progress("guard", 1, 1, evaluation["guard_sentence"], {"head_in_use": model.head_in_use})
 
     # index vectors, cluster centres, map
     yield Progress("index", 0, 1, "Building similarity index")
-    originals = np.stack([t.joined(extractor.names) for t in tracks])
     vectors = model.embed(originals)
     cluster_names = profile.clusters
     centroids = []
@@ -132,18 +204,18 @@ def train_library(opts: TrainOptions, cancel: CancelToken | None = None):
         members = [i for i, t in enumerate(tracks) if clusters[t.path] == c]
         centroids.append(unit_rows(vectors[members].mean(axis=0, keepdims=True))[0] if members
                          else np.zeros(vectors.shape[1], np.float32))
+    # confidence calibration: held-out cluster predictions of the vectors in use, else leave-one-out
+    predictions = evaluation.get("held_out", {}).pop("cluster_predictions", None)
+    if predictions is not None:
+        pairs = predictions["finetuned" if model.head_in_use else "raw"]
+    else:
+        pairs = leave_one_out_predictions(vectors, cluster_arr, CONFIDENCE_TEMPERATURE)
+    calibration = fit_calibration([p[0] for p in pairs], [p[1] for p in pairs])
+    evaluation["calibration"] = {"n": len(pairs), "held_out": predictions is not None,
+                                 "accuracy": calibration["accuracy"] if calibration else None}
     xy = map2d.layout(vectors, seed=cfg.seed)
-    records = [track_record(t, clusters[t.path], label_of[t.path], xy[i], extractor.tag_names)
+    records = [track_record(t, clusters[t.path], plan.label_of.get(t.path, ""), xy[i], extractor.tag_names)
                for i, t in enumerate(tracks)]
-
-    # evaluation: in-sample always, held-out folds when asked for and possible
-    labels_arr = np.array([label_of[t.path] for t in tracks])
-    raw = Standardizer.fit(data.X, data.blocks)(originals)
-    evaluation = {"in_sample": {"finetuned": in_sample_metrics(vectors, labels_arr, cfg.seed),
-                                "raw": in_sample_metrics(raw, labels_arr, cfg.seed)},
-                  "label_source": label_source, "n_tracks": len(tracks), "n_labels": len(data.label_names)}
-    if opts.eval_folds and opts.eval_folds > 1 and len(tracks) >= 2 * opts.eval_folds:
-        evaluation["held_out"] = yield from held_out_evaluation(data, cfg, opts.eval_folds, cancel)
 
     model.meta.update({
         "features": extractor.spec,
@@ -153,6 +225,9 @@ def train_library(opts: TrainOptions, cancel: CancelToken | None = None):
         "n_views": opts.n_views,
         "clusters": cluster_names,
         "cluster_centroids": [c.tolist() for c in centroids],
+        "calibration": calibration,
+        "label_source": label_source,
+        "label_sentence": label_sentence,
         "tag_names": list(extractor.tag_names),
         "references": str(refs),
         "evaluation": evaluation,
@@ -165,14 +240,63 @@ def train_library(opts: TrainOptions, cancel: CancelToken | None = None):
     if cancel:
         cancel.check()  # last chance: after this the new files replace the previous ones
     index_path = Path(opts.output_index)
-    with atomic_paths(profile_path, index_path, metadata_path(index_path), opts.output_model) as tmp:
-        profile.save(tmp[0])
-        index.write(tmp[1], tmp[2], index_path.name)
-        model.save(tmp[3])
+    save_model_files(opts.output_model, index_path, index, model=model, profile=profile, profile_path=profile_path)
     yield Progress("save", 1, 1, f"Index size: {len(index)} tracks")
     return TrainResult(str(opts.output_model), str(opts.output_index), str(profile_path), len(tracks),
                        len(data.label_names), label_source, evaluation, lib.skipped,
-                       list(model.meta["loss_history"]), time.monotonic() - started)
+                       list(model.meta["loss_history"]), time.monotonic() - started,
+                       label_sentence=label_sentence, head_in_use=model.head_in_use,
+                       guard_sentence=evaluation["guard_sentence"], evaluation_sentence=evaluation["summary"])
+
+
+def save_model_files(model_path, index_path, index: SimilarityIndex, model: EmbeddingModel | None = None,
+                     profile: ReferenceProfile | None = None, profile_path=None) -> None:
+    """Save model, index, metadata and profile as one version of the model folder (``modelstore``):
+    a kill at any point leaves the previous set or the new one. ``model=None`` keeps the folder's
+    current model (``update``). Files outside the model's folder (an index or profile saved
+    elsewhere) are written atomically each, after the set."""
+    folder = Path(model_path).expanduser().parent
+    index_path = Path(index_path).expanduser()
+    meta_path = metadata_path(index_path)
+    writers: dict = {}
+    outside: list = []
+
+    def add(path, write):
+        path = Path(path).expanduser()
+        if path.parent.resolve() == folder.resolve():
+            writers[path.name] = write
+        else:
+            outside.append((path, write))
+
+    if model is not None:
+        add(model_path, model.save)
+    add(index_path, index.write_index)
+    add(meta_path, lambda p: index.write_metadata(p, index_path.name))
+    if profile is not None and profile_path is not None:
+        add(profile_path, profile.save)
+    modelstore.save_set(folder, writers)
+    for path, write in outside:
+        with atomic_path(path) as tmp:
+            write(tmp)
+
+
+def rename_cluster(model_path, index_path, profile_path, old: str, new: str) -> str:
+    """Rename cluster ``old`` to ``new`` in the profile (kept as the producer's name, so it survives a
+    retrain while the members mostly stay), the model's cluster list and the index records, saved as
+    one set. Returns the name as stored (spaces tidied). A loaded Finder: also call its rename_cluster."""
+    if not modelstore.exists(profile_path):
+        raise ModelError(f"profile not found: {profile_path}")
+    profile = ReferenceProfile.load(modelstore.resolve(profile_path).path)
+    profile.rename(old, new)
+    new = profile.renamed[-1]
+    model = EmbeddingModel.load(model_path)
+    index = SimilarityIndex.load(index_path)
+    model.meta["clusters"] = [new if c == old else c for c in model.meta.get("clusters", [])]
+    for t in index.tracks:
+        if t.get("cluster") == old:
+            t["cluster"] = new
+    save_model_files(model_path, index_path, index, model=model, profile=profile, profile_path=profile_path)
+    return new
 
 
 @dataclass
@@ -190,9 +314,11 @@ class QueryResult:
     neighbours: list[Neighbour]
     cluster: str
     confidence: float
-    cluster_scores: dict[str, float]
+    cluster_scores: dict[str, float]  # raw softmax score per cluster (not calibrated)
     xy: tuple[float, float]
     seconds: float = 0.0
+    confidence_word: str = ""  # "likely" / "possible" / "unsure" (core.calibration)
+    calibrated: bool = False  # confidence is a held-out calibrated probability
 
     def to_json(self) -> dict:
         q = self.query
@@ -206,10 +332,47 @@ class QueryResult:
                          "tempo": n.track.get("tempo"), "duration": n.track.get("duration")}
                         for n in self.neighbours],
             "cluster": {"name": self.cluster, "confidence": round(self.confidence, 4),
+                        "confidence_word": self.confidence_word, "calibrated": self.calibrated,
                         "scores": {k: round(v, 4) for k, v in self.cluster_scores.items()}},
             "map": {"x": round(self.xy[0], 4), "y": round(self.xy[1], 4)},
             "seconds": round(self.seconds, 3),
         }
+
+
+def check_model_meta(meta: dict, where, dim: int) -> WindowPlan:
+    """Validate what Finder reads from a model's metadata; returns its window plan. ModelError names
+    the problem (a window plan with unknown keys or non-positive sizes, cluster names and centroids
+    that do not pair up, ...)."""
+    import dataclasses
+
+    def bad(what):
+        return ModelError(f"{where} has damaged metadata ({what}); train again")
+
+    if not isinstance(meta.get("features"), str) or not meta["features"]:
+        raise bad("no feature set")
+    plan = meta.get("window_plan", {})
+    if not isinstance(plan, dict):
+        raise bad("window_plan is not an object")
+    known = {f.name for f in dataclasses.fields(WindowPlan)}
+    unknown = sorted(set(plan) - known)
+    if unknown:
+        raise bad(f"unknown window plan key {unknown[0]!r}")
+    for key, value in plan.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+            raise bad(f"window plan {key} is {value!r}; it must be a positive number")
+    if "n_windows" in plan and int(plan["n_windows"]) != plan["n_windows"]:
+        raise bad("window plan n_windows is not a whole number")
+    names, centroids = meta.get("clusters", []), meta.get("cluster_centroids", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise bad("cluster names are not a list of text")
+    if not isinstance(centroids, list) or len(centroids) != len(names):
+        raise bad(f"{len(names)} cluster names but {len(centroids) if isinstance(centroids, list) else 0} centroids")
+    for c in centroids:
+        if not isinstance(c, list) or len(c) != dim or not all(isinstance(v, (int, float)) for v in c):
+            raise bad(f"a cluster centroid is not a list of {dim} numbers")
+    if not isinstance(meta.get("backbone_ids", {}), dict):
+        raise bad("backbone_ids is not an object")
+    return WindowPlan(**plan)
 
 
 class Finder:
@@ -221,7 +384,7 @@ class Finder:
         self.index = SimilarityIndex.load(index_path)
         meta = self.model.meta
         self.index.check_model(self.model.fingerprint(), meta.get("features", "?"))
-        plan = WindowPlan(**meta.get("window_plan", {}))
+        plan = check_model_meta(meta, model_path, self.index.dim)
         self.device = resolve_device(device)
         self.extractor = extractor or FeatureExtractor(meta["features"], device=self.device, plan=plan, cache=cache)
         for b in self.extractor.backbones:
@@ -240,7 +403,15 @@ class Finder:
         return self.index.tracks
 
     def analyse(self, path, cancel: CancelToken | None = None) -> TrackFeatures:
-        return self.extractor.analyse_file(str(Path(path).expanduser().resolve()), cancel=cancel)
+        path = os.path.realpath(os.path.expanduser(str(path)))  # realpath: a link loop is reported, not raised
+        try:
+            return self.extractor.analyse_file(path, cancel=cancel)
+        except AudioLoadError:
+            raise
+        except FileNotFoundError as exc:  # vanished between its header and its samples
+            raise AudioLoadError(path, "file vanished while it was being read (moved or deleted?)") from exc
+        except OSError as exc:
+            raise AudioLoadError(path, f"could not be read ({exc.strerror or type(exc).__name__})") from exc
 
     def vector_of(self, track: TrackFeatures) -> np.ndarray:
         return self.model.embed(track.joined(self.extractor.names)[None, :])[0]
@@ -251,6 +422,17 @@ class Finder:
         return [Neighbour(r + 1, i, s, self.index.tracks[i]) for r, (i, s) in enumerate(hits)]
 
     def predict_cluster(self, vector: np.ndarray) -> tuple[str, float, dict[str, float]]:
+        """(nearest cluster, calibrated probability that it is right, raw softmax score per cluster).
+
+        The probability comes from the model's held-out calibration (``core.calibration``): how often a
+        prediction with this score was right on tracks the model had not trained on."""
+        name, score, scores = self.cluster_score(vector)
+        if not name:
+            return name, score, scores
+        return name, calibrated_confidence(score, self.model.meta.get("calibration"))[0], scores
+
+    def cluster_score(self, vector: np.ndarray) -> tuple[str, float, dict[str, float]]:
+        """(nearest cluster, its raw softmax score, score per cluster), before calibration."""
         if not self.cluster_names:
             return "", 0.0, {}
         sims = self.centroids @ np.asarray(vector, dtype=np.float32)
@@ -259,13 +441,33 @@ class Finder:
         best = int(np.argmax(p))
         return self.cluster_names[best], float(p[best]), dict(zip(self.cluster_names, map(float, p)))
 
+    def confidence_of(self, vector: np.ndarray) -> tuple[float, str, bool]:
+        """(calibrated probability, "likely" / "possible" / "unsure", calibrated?) for the nearest cluster."""
+        name, score, _ = self.cluster_score(vector)
+        if not name:
+            return 0.0, "", False
+        return calibrated_confidence(score, self.model.meta.get("calibration"))
+
+    def rename_cluster(self, old: str, new: str) -> None:
+        """Rename a cluster in this loaded model (names, centroids' labels, index records); see
+        ``rename_cluster`` for the files."""
+        new = " ".join(str(new).split())
+        self.cluster_names = [new if c == old else c for c in self.cluster_names]
+        self.model.meta["clusters"] = list(self.cluster_names)
+        for t in self.index.tracks:
+            if t.get("cluster") == old:
+                t["cluster"] = new
+
     def place(self, vector: np.ndarray) -> tuple[float, float]:
         x, y = map2d.place(vector, self.vectors, self.xy)
         return float(x), float(y)
 
     def query_vector(self, vector: np.ndarray, k: int = 10, track: TrackFeatures | None = None) -> QueryResult:
-        name, conf, scores = self.predict_cluster(vector)
-        return QueryResult(track, vector, self.neighbours(vector, k), name, conf, scores, self.place(vector))
+        name, score, scores = self.cluster_score(vector)
+        conf, word, calibrated = (calibrated_confidence(score, self.model.meta.get("calibration")) if name
+                                  else (0.0, "", False))
+        return QueryResult(track, vector, self.neighbours(vector, k), name, conf, scores, self.place(vector),
+                           confidence_word=word, calibrated=calibrated)
 
     def query(self, path, k: int = 10, cancel: CancelToken | None = None) -> QueryResult:
         """Rank the references for an audio file; ``cancel`` stops the analysis early (Cancelled)."""
@@ -279,6 +481,6 @@ class Finder:
 def load_finder_or_explain(model_path, index_path, **kwargs) -> Finder:
     """Finder, or a ModelError that says which file to make first."""
     for p, what in ((model_path, "model"), (index_path, "index")):
-        if not Path(p).exists():
+        if not modelstore.exists(p):
             raise ModelError(f"{what} file not found: {p}. Train first: trance-finder train --references DIR")
     return Finder(model_path, index_path, **kwargs)

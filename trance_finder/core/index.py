@@ -121,7 +121,13 @@ class SimilarityIndex:
 
     def write(self, index_file, metadata_file, index_name: str) -> None:
         """Plain writes of the index and its metadata (callers make them atomic)."""
+        self.write_index(index_file)
+        self.write_metadata(metadata_file, index_name)
+
+    def write_index(self, index_file) -> None:
         faiss.write_index(self.index, str(index_file))
+
+    def write_metadata(self, metadata_file, index_name: str) -> None:
         Path(metadata_file).write_text(json.dumps({"index_file": index_name, **self.meta, "tracks": self.tracks},
                                                   indent=2), encoding="utf-8")
 
