@@ -92,14 +92,39 @@ class EmbeddingModel:
     def identity_weight(self) -> float:
         return float(self.meta.get("identity_weight", 0.0))
 
+    @property
+    def head_in_use(self) -> bool:
+        """False when the quality guard found the trained head worse than the raw backbone on held-out
+        tracks (or nothing could be trained): the index vectors are then the standardised backbone
+        features themselves, and the head's weights are kept only for the record."""
+        return bool(self.meta.get("head_in_use", True))
+
+    def bypass_head(self, reason: str = "") -> None:
+        """Make ``embed`` return the raw (standardised) backbone vectors from now on."""
+        self.meta["head_in_use"] = False
+        if reason:
+            self.meta["head_bypass_reason"] = reason
+
+    @classmethod
+    def raw(cls, standardizer: Standardizer, meta: dict | None = None, embedding_dim: int = 256) -> EmbeddingModel:
+        """A model with no trained head: ``embed`` gives the standardised backbone vectors."""
+        net = MusicEmbeddingNetwork(int(standardizer.mean.shape[0]), embedding_dim, 0.0).eval()
+        model = cls(net, standardizer, {"embedding_dim": embedding_dim, "dropout": 0.0, "identity_weight": 0.0,
+                                        "loss_history": [], **(meta or {})})
+        model.bypass_head(model.meta.get("head_bypass_reason", ""))
+        return model
+
     def embed(self, X: np.ndarray, device: str = "cpu", batch: int = 4096) -> np.ndarray:
-        """Raw joined features (n, dim) -> index vectors (n, embedding_dim [+ raw dim]), unit length.
+        """Raw joined features (n, dim) -> index vectors (n, embedding_dim [+ raw dim]), unit length;
+        (n, raw dim) standardised backbone vectors when the head is bypassed (``head_in_use`` False).
 
         With identity_weight w > 0 the vector is [sqrt(1-w) * head, sqrt(w) * unit(raw)], so its cosine is
         (1-w) * head cosine + w * raw cosine: the head decides the style neighbourhood, the raw
         backbone keeps a re-bounced or pitched copy of a track next to its original.
         """
         Z = self.standardizer(np.atleast_2d(X))
+        if not self.head_in_use:
+            return unit_rows(Z)
         net = self.network.to(device).eval()
         outs = []
         with torch.inference_mode():
@@ -118,7 +143,8 @@ class EmbeddingModel:
             h.update(v.detach().cpu().numpy().tobytes())
         h.update(self.standardizer.mean.tobytes())
         h.update(self.standardizer.scale.tobytes())
-        h.update(json.dumps({k: self.meta.get(k) for k in ("features", "backbone_ids", "identity_weight")},
+        h.update(json.dumps({k: self.meta.get(k) for k in ("features", "backbone_ids", "identity_weight")}
+                            | ({"head_in_use": False} if not self.head_in_use else {}),
                             sort_keys=True).encode())
         return h.hexdigest()[:16]
 

@@ -47,20 +47,21 @@ class TrainingSet:
     """Rows of raw joined features with their style label and the track they came from."""
 
     X: np.ndarray  # (n_rows, dim) raw features
-    labels: np.ndarray  # (n_rows,) int style label
+    labels: np.ndarray  # (n_rows,) int style label, -1 = no class (learns from its views only)
     groups: np.ndarray  # (n_rows,) int track id
     blocks: list[int]  # dims of each backbone block inside X
     label_names: list[str]
 
     @classmethod
     def from_tracks(cls, tracks, label_of: dict[str, str], names: list[str], n_views: int) -> TrainingSet:
-        label_names = sorted({label_of[t.path] for t in tracks})
+        """``label_of``: path -> triplet class; tracks not in it get label -1 (views / instance loss only)."""
+        label_names = sorted({label_of[t.path] for t in tracks if t.path in label_of})
         index = {name: i for i, name in enumerate(label_names)}
         rows, labels, groups = [], [], []
         for g, t in enumerate(tracks):
             for v in range(min(n_views, t.n_views) + 1):
                 rows.append(t.joined(names, v))
-                labels.append(index[label_of[t.path]])
+                labels.append(index.get(label_of.get(t.path), -1))
                 groups.append(g)
         blocks = [int(tracks[0].vectors[n].shape[1]) for n in names]
         return cls(np.stack(rows), np.array(labels), np.array(groups), blocks, label_names)
@@ -98,6 +99,7 @@ def train_head(data: TrainingSet, cfg: TrainConfig, cancel: CancelToken | None =
     Z = standardizer(data.X)
     keys, m, bs = _batch_layout(data, cfg.batch_size)
     use_instance = m == 2 and cfg.instance_weight > 0
+    use_style = len(np.unique(data.labels[data.labels >= 0])) >= 2
     history: list[float] = []
     with _seeded(cfg.seed):
         model = MusicEmbeddingNetwork(Z.shape[1], cfg.embedding_dim, cfg.dropout).to(device)
@@ -122,7 +124,11 @@ def train_head(data: TrainingSet, cfg: TrainConfig, cancel: CancelToken | None =
                 xb, yb, gb = xb.to(device), yb.to(device), gb.to(device)
                 optimizer.zero_grad()
                 emb = model(xb)
-                loss = loss_func(emb, yb, miner(emb, yb))
+                loss = emb.sum() * 0.0
+                keep = yb >= 0  # rows without a class take no part in the style loss
+                if use_style and int(keep.sum()) > 2:
+                    e, y = emb[keep], yb[keep]
+                    loss = loss + loss_func(e, y, miner(e, y))
                 if use_instance:
                     loss = loss + cfg.instance_weight * loss_func(emb, gb, miner(emb, gb))
                 loss.backward()
