@@ -30,7 +30,8 @@ from trance_finder.core.calibration import (
 )
 from trance_finder.core.device import resolve_device
 from trance_finder.core.evaluation import held_out_evaluation, in_sample_metrics, leave_one_out_predictions
-from trance_finder.core.extract import DEFAULT_FEATURES, FeatureExtractor, TrackFeatures, WindowPlan
+from trance_finder.core.analysis import section_matrix, structure_fields
+from trance_finder.core.extract import DEFAULT_FEATURES, FeatureExtractor, TrackFeatures, WindowPlan, default_workers
 from trance_finder.core.head import EmbeddingModel, Standardizer, unit_rows
 from trance_finder.core.index import SimilarityIndex, metadata_path
 from trance_finder.core.labels import LabelPlan, cluster_labels, find_label_source
@@ -63,6 +64,7 @@ class TrainOptions:
     window_plan: WindowPlan = field(default_factory=WindowPlan)
     train: TrainConfig = field(default_factory=TrainConfig)
     cache_dir: str | None = None
+    workers: int = 0  # extraction processes; 0 = 2 on a machine with 2 or more cores (extract.default_workers)
 
 
 @dataclass
@@ -108,7 +110,8 @@ def train_library(opts: TrainOptions, cancel: CancelToken | None = None):
     cache = EmbeddingCache(opts.cache_dir) if opts.cache_dir else None
     extractor = FeatureExtractor(opts.features, device=device, plan=opts.window_plan, cache=cache,
                                  seed=opts.train.seed)
-    lib = yield from extractor.extract_library(files, n_views=opts.n_views, cancel=cancel)
+    lib = yield from extractor.extract_library(files, n_views=opts.n_views, cancel=cancel, structure=True,
+                                               workers=opts.workers or default_workers())
     lib.skipped = [*scan.problems, *lib.skipped]
     tracks = lib.tracks
     if len(tracks) < 2:
@@ -216,6 +219,8 @@ def train_library(opts: TrainOptions, cancel: CancelToken | None = None):
     xy = map2d.layout(vectors, seed=cfg.seed)
     records = [track_record(t, clusters[t.path], plan.label_of.get(t.path, ""), xy[i], extractor.tag_names)
                for i, t in enumerate(tracks)]
+    for rec, extra in zip(records, structure_fields(tracks, model.embed, extractor.names)):
+        rec.update(extra)  # sections, mix stats and section vectors: free at query time
 
     model.meta.update({
         "features": extractor.spec,
@@ -479,7 +484,11 @@ class Finder:
 
 
 def load_finder_or_explain(model_path, index_path, **kwargs) -> Finder:
-    """Finder, or a ModelError that says which file to make first."""
+    """Finder, or a ModelError that says which file to make first. The one way the CLI and the GUI
+    open a model: what a killed save left in the model folder is cleaned first (``modelstore``), and
+    the files are read through the folder's pointer, so they are always one whole set."""
+    for folder in {Path(model_path).expanduser().parent, Path(index_path).expanduser().parent}:
+        modelstore.clean(folder)
     for p, what in ((model_path, "model"), (index_path, "index")):
         if not modelstore.exists(p):
             raise ModelError(f"{what} file not found: {p}. Train first: trance-finder train --references DIR")
