@@ -100,10 +100,12 @@ def _train_options(args):
     from trance_finder.core.engine import TrainOptions
     from trance_finder.core.extract import WindowPlan
     from trance_finder.core.training import TrainConfig
-    from trance_finder.paths import embedding_cache_dir
+    from trance_finder.paths import embedding_cache_dir, user_model_dir
 
+    output_model = getattr(args, "output_model", None) or str(user_model_dir() / "embedding_model.pt")
+    output_index = getattr(args, "output_index", None) or str(Path(output_model).with_name("similarity_index.faiss"))
     return TrainOptions(
-        references=args.references, output_model=args.output_model, output_index=args.output_index,
+        references=args.references, output_model=output_model, output_index=output_index,
         profile=args.profile, labels_csv=args.labels, features=args.backbone, device=args.device,
         n_views=args.views, clusters=args.clusters, eval_folds=args.eval_folds,
         window_plan=WindowPlan(args.windows, args.window_seconds),
@@ -176,20 +178,65 @@ def print_query(result, out=None) -> None:
     q = result.query
     print(f"Query: {Path(q.path).name}", file=out)
     print(f"  {q.duration:.1f} s, {q.lufs:.1f} LUFS, {q.dna.get('tempo', 0):.1f} BPM\n", file=out)
-    print("Most Similar Reference Tracks:", file=out)
+    section = getattr(result, "section", None)
+    print(f"Most Similar Reference Tracks{f' (your {section} against their {section}s)' if section else ''}:",
+          file=out)
     for n in result.neighbours:
+        note = "  (no " + section + ": whole track)" if section and n.section is None else ""
         print(f"  {n.rank:>2}. {Path(n.track['path']).name} (similarity: {n.similarity:.2f})"
-              f"  {n.track.get('tempo', 0):.0f} BPM · {n.track.get('cluster', '')}", file=out)
+              f"  {n.track.get('tempo', 0):.0f} BPM · {n.track.get('cluster', '')}{note}", file=out)
     if result.cluster:
         print(f'\nCluster: "{result.cluster}" (confidence: {result.confidence:.2f})', file=out)
+
+
+def app_model_paths() -> tuple[str, str, str] | None:
+    """The model the app uses: the library trained in the app (or by ``train`` without
+    --output-model), else the demo. (model, index, what) or None when there is none yet."""
+    from trance_finder import paths as app_paths
+    from trance_finder.core import modelstore
+
+    user = app_paths.user_model_dir()
+    model, index = user / "embedding_model.pt", user / "similarity_index.faiss"
+    if modelstore.exists(model) and modelstore.exists(index):
+        return str(model), str(index), f"your trained library model ({user})"
+    try:
+        from trance_finder.demo import demo_paths, shipped_assets
+    except ImportError:  # pragma: no cover
+        return None
+    demo = demo_paths()
+    if modelstore.exists(demo["model"]) and modelstore.exists(demo["index"]):
+        return demo["model"], demo["index"], f"the demo model ({Path(demo['model']).parent})"
+    shipped = shipped_assets()
+    if shipped:
+        return shipped["model"], shipped["index"], "the demo model shipped with the app"
+    return None
+
+
+def model_args(args) -> tuple[str, str]:
+    """--model/--index as given; a missing one from the other's folder; neither: the app's model
+    (said on stderr, so --json output stays clean)."""
+    model, index = getattr(args, "model", None), getattr(args, "index", None)
+    if model and not index:
+        index = str(Path(model).expanduser().with_name("similarity_index.faiss"))
+    elif index and not model:
+        model = str(Path(index).expanduser().with_name("embedding_model.pt"))
+    if model and index:
+        return model, index
+    found = app_model_paths()
+    if found is None:
+        raise TranceFinderError("no model yet: train one (trance-finder train --references DIR), "
+                                "build the demo (trance-finder demo), or give --model and --index")
+    print(f"Using {found[2]}", file=sys.stderr)
+    return found[0], found[1]
 
 
 def cmd_similar(args) -> int:
     from trance_finder.core.engine import load_finder_or_explain
     from trance_finder.paths import default_embedding_cache
 
-    finder = load_finder_or_explain(args.model, args.index, device=args.device, cache=None if args.no_cache else default_embedding_cache())
-    result = finder.query(args.query, k=args.k)
+    model, index = model_args(args)
+    finder = load_finder_or_explain(model, index, device=args.device, cache=None if args.no_cache else default_embedding_cache())
+    result = finder.query(args.query, k=args.k, section=getattr(args, "section", None))
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:
@@ -250,8 +297,9 @@ def _add_train_args(p) -> None:
     p.add_argument("--references", required=True, help="folder of reference tracks (searched recursively)")
     p.add_argument("--profile", help="reference profile JSON (made and saved if missing)")
     p.add_argument("--labels", help="CSV with columns path,label: your own style tags")
-    p.add_argument("--output-model", default=DEFAULT_MODEL)
-    p.add_argument("--output-index", default=DEFAULT_INDEX)
+    p.add_argument("--output-model", default=None,
+                   help="model file to write (default: the app's model folder, so the app and similar use it)")
+    p.add_argument("--output-index", default=None, help="index file to write (default: beside the model)")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
@@ -273,18 +321,21 @@ def _add_train_args(p) -> None:
 
 def _add_similar_args(p) -> None:
     p.add_argument("--query", required=True, help="audio file to compare (your WIP)")
-    p.add_argument("--model", default=DEFAULT_MODEL)
-    p.add_argument("--index", default=DEFAULT_INDEX)
+    p.add_argument("--model", default=None, help="model file (default: the app's model: your trained library, "
+                   "else the demo)")
+    p.add_argument("--index", default=None, help="index file (default: the one saved with the model)")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--no-cache", action="store_true", help="do not cache the query's features")
+    p.add_argument("--section", default=None, choices=["whole", "intro", "breakdown", "build", "drop", "outro"],
+                   help="rank by this section of the WIP against the references' same sections (default: whole track)")
     p.add_argument("--json", action="store_true")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from trance_finder.core.extract import DEFAULT_FEATURES
 
-    parser = argparse.ArgumentParser(prog="trance-finder", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="trance-finder", description=__doc__.splitlines()[0].replace("``", ""))
     sub = parser.add_subparsers(dest="command")
 
     p = sub.add_parser("profile", help="cluster the references into named styles")
@@ -327,7 +378,66 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+# -- safe output ------------------------------------------------------------------------------------
+_UNSAFE = {c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)} | {0x7F} | set(range(0x80, 0xA0)) | {
+    0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069}
+
+
+def safe_text(text: str) -> str:
+    """Terminal control characters (escape codes in a track title, bidi overrides) shown as
+    visible escapes instead of being obeyed by the terminal."""
+    if not any(ord(ch) in _UNSAFE for ch in text):
+        return text
+    return "".join(ch if ord(ch) not in _UNSAFE else f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"
+                   for ch in text)
+
+
+class SafeStream:
+    """Wraps stdout/stderr: control characters escaped, and text the stream's encoding cannot hold
+    (a cp1252 console, ``> out.txt`` on Windows, LC_ALL=C) replaced instead of raising."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text) -> int:
+        text = safe_text(str(text))
+        try:
+            return self._stream.write(text)
+        except UnicodeEncodeError:
+            enc = getattr(self._stream, "encoding", None) or "ascii"
+            return self._stream.write(text.encode(enc, "replace").decode(enc, "replace"))
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _interrupted_message(command: str, commits_before: int) -> str:
+    from trance_finder.core import modelstore
+
+    if command not in ("train", "update", "demo"):
+        return "Interrupted."
+    new = modelstore.COMMITS[commits_before:]
+    if new:
+        return f"Interrupted after the new model set was saved in {new[-1][0]} (it is complete and in use)."
+    return "Interrupted; nothing was saved: the previous model and index are unchanged."
+
+
+def main(argv: list[str] | None = None, exit_fast: bool | None = None) -> int:
+    """Run the command line. ``exit_fast`` (default: when run as the console script, i.e. ``argv``
+    is None) ends the process at once after Ctrl-C: the message first, then no slow interpreter
+    shutdown (torch, faiss, threads), so the job is over within a second."""
+    if exit_fast is None:
+        exit_fast = argv is None
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = SafeStream(out), SafeStream(err)
+    try:
+        code = _main(argv, exit_fast)
+    finally:
+        sys.stdout, sys.stderr = out, err
+    return code
+
+
+def _main(argv, exit_fast: bool) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("--self-test",):
         argv[0] = "self-test"
@@ -340,13 +450,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "evaluate":
         args.eval_folds = args.folds
+    from trance_finder.core import modelstore
+
+    commits_before = len(modelstore.COMMITS)
     try:
         return int(args.func(args) or 0)
     except Cancelled:
-        print("Cancelled; previous model and index left unchanged.", file=sys.stderr)
+        print(_interrupted_message(args.command, commits_before).replace("Interrupted", "Cancelled"), file=sys.stderr)
         return 130
     except KeyboardInterrupt:
-        print("\nInterrupted; previous model and index left unchanged.", file=sys.stderr)
+        print("\n" + _interrupted_message(args.command, commits_before), file=sys.stderr)
+        if exit_fast:
+            _exit_now(130)
         return 130
     except AudioLoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -354,14 +469,29 @@ def main(argv: list[str] | None = None) -> int:
     except TranceFinderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a file vanished or became unreadable mid-job: one line, no traceback
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+
+
+def _exit_now(code: int) -> None:
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    os._exit(code)
 
 
 def train_main() -> int:
-    return main(["train", *sys.argv[1:]])
+    return main(["train", *sys.argv[1:]], exit_fast=True)
 
 
 def similar_main() -> int:
-    return main(["similar", *sys.argv[1:]])
+    return main(["similar", *sys.argv[1:]], exit_fast=True)
 
 
 def gui_main() -> int:

@@ -25,6 +25,8 @@ used only where *every* composite label has at least ``MIN_COMPOSITE_TRACKS`` (3
 from __future__ import annotations
 
 import csv
+import io
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,20 +190,30 @@ def read_labels_csv(csv_path, references_dir) -> dict[str, str]:
     """path -> label from a CSV with columns path,label (paths relative to ``references_dir`` or absolute)."""
     csv_path, references_dir = Path(csv_path), Path(references_dir)
     try:
-        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            if not reader.fieldnames or not {"path", "label"} <= {f.strip().lower() for f in reader.fieldnames}:
-                raise TranceFinderError(f"{csv_path}: needs a header with columns 'path' and 'label'")
-            rows = [{k.strip().lower(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+        raw = csv_path.read_bytes()
     except OSError as exc:
         raise TranceFinderError(f"{csv_path}: cannot read labels ({exc.strerror})") from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:  # saved by Excel on Windows: cp1252 (Latin-1 for its few undefined bytes)
+        try:
+            text = raw.decode("cp1252")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        if not reader.fieldnames or not {"path", "label"} <= {f.strip().lower() for f in reader.fieldnames}:
+            raise TranceFinderError(f"{csv_path}: needs a header with columns 'path' and 'label'")
+        rows = [{k.strip().lower(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+    except csv.Error as exc:
+        raise TranceFinderError(f"{csv_path}: not a readable CSV file ({exc})") from exc
     labels = {}
     for row in rows:
         if not row.get("path") or not row.get("label"):
             continue
         p = Path(row["path"])
         p = p if p.is_absolute() else references_dir / p
-        labels[str(p.resolve())] = row["label"]
+        labels[os.path.realpath(p)] = row["label"]
     if not labels:
         raise TranceFinderError(f"{csv_path}: no rows with both a path and a label")
     return labels

@@ -261,6 +261,24 @@ def save_set(folder, writers: dict, reuse: dict | None = None) -> str:
             if n not in writers and n not in reuse:
                 reuse[n] = version_file(folder, old["current"]["id"], n)
     vid = new_version_id()
+    try:
+        _write_version(folder, vid, writers, reuse)
+    except BaseException:  # an error or Ctrl-C before the commit: take this version's files away again
+        _prune(folder, keep={v for v in versions(folder) if v != vid})
+        raise
+    names = sorted([*writers, *reuse])
+    _write_pointer(folder, {"id": vid, "files": names}, old["current"] if old else None)  # the commit
+    COMMITS.append((str(folder), vid))
+    for name in names:
+        try:
+            _link_or_copy(version_file(folder, vid, name), folder / name)
+        except OSError:
+            pass  # loading goes through the pointer; the next clean() retries
+    _prune(folder, keep={vid, old["current"]["id"] if old else vid})
+    return vid
+
+
+def _write_version(folder: Path, vid: str, writers: dict, reuse: dict) -> None:
     for name, write in writers.items():
         target = version_file(folder, vid, name)
         write(target)
@@ -278,16 +296,6 @@ def save_set(folder, writers: dict, reuse: dict | None = None) -> str:
                 raise ModelError(f"could not carry {name} over to the new model version ({exc.strerror})") from exc
             honour_umask(target)
     fsync_dir(folder)
-    names = sorted([*writers, *reuse])
-    _write_pointer(folder, {"id": vid, "files": names}, old["current"] if old else None)  # the commit
-    COMMITS.append((str(folder), vid))
-    for name in names:
-        try:
-            _link_or_copy(version_file(folder, vid, name), folder / name)
-        except OSError:
-            pass  # loading goes through the pointer; the next clean() retries
-    _prune(folder, keep={vid, old["current"]["id"] if old else vid})
-    return vid
 
 
 def _prune(folder: Path, keep: set[str]) -> None:
