@@ -626,7 +626,7 @@ def _analyse(feat: np.ndarray, fs: float, duration: float, tempo: float | None) 
     low_db = _db(means[:, 0])
     level_db = _db(means[:, _F_K])
     kick = (ratio > _KICK_RATIO) & (low_db > float(np.percentile(low_db, 90)) - 10.0) \
-        & (low_db > level_db - 12.0) & (np.median(on_beat, axis=1) > 1.0)
+        & (low_db > level_db - 18.0) & (np.median(on_beat, axis=1) > 1.0)
     bars = _Bars(starts, kick, ratio, level_db, _db(means[:, 2] + means[:, 3]), means[:, _F_FLUX],
                  _db(means[:, 4]), beat_flux)
     runs = _label_bars(bars)
