@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 
 #: module names under trance_finder.commands
-MODULES: list[str] = []
+MODULES: list[str] = ["update"]
 
 
 def register_all(subparsers) -> None:

@@ -35,6 +35,7 @@ from trance_finder.core.extract import DEFAULT_FEATURES, FeatureExtractor, Track
 from trance_finder.core.head import EmbeddingModel, Standardizer, unit_rows
 from trance_finder.core.index import SimilarityIndex, metadata_path
 from trance_finder.core.labels import LabelPlan, cluster_labels, find_label_source
+from trance_finder.core.library import file_identity
 from trance_finder.core.profile import ReferenceProfile, build_profile, carry_names, profile_from_labels
 from trance_finder.core.progress import CancelToken, Progress
 from trance_finder.core.training import TrainConfig, TrainingSet, train_head
@@ -221,6 +222,8 @@ def train_library(opts: TrainOptions, cancel: CancelToken | None = None):
                for i, t in enumerate(tracks)]
     for rec, extra in zip(records, structure_fields(tracks, model.embed, extractor.names)):
         rec.update(extra)  # sections, mix stats and section vectors: free at query time
+    for rec in records:
+        rec.update(file_identity(rec["path"]))  # content id, size, date: `update` recognises moves
 
     model.meta.update({
         "features": extractor.spec,
