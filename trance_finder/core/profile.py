@@ -148,7 +148,9 @@ def _cues(centre: dict, library: dict, spread: dict) -> list[tuple[float, str]]:
     """(strength, word) for every cue the cluster shows, strongest first."""
     out = []
     for feat, hi, up, lo, down in _CUES:
-        z = (centre[feat] - library[feat]) / (spread[feat] or 1.0)
+        if spread[feat] <= 1e-9 * max(1.0, abs(library[feat])):
+            continue  # the whole library is alike here: nothing to tell clusters apart
+        z = (centre[feat] - library[feat]) / spread[feat]
         if z > hi:
             out.append((z / hi, up))
         elif z < lo:
