@@ -254,3 +254,30 @@ def test_matching_rules():
     assert matching_section(wip.sections[4], ref, wip).name == "intro 1"
     with pytest.raises(ValueError):
         matching_section(wip.sections[0], TrackSections(138.0, 1.7, 0.0, 10.0, []))
+
+
+def test_cli_sections_json_and_table(tracks, detected, tmp_path, capsys):
+    import json
+
+    import soundfile as sf
+
+    from trance_finder import cli
+
+    style, audio, truth = tracks["psy"]
+    path = tmp_path / "psy wip.wav"
+    sf.write(str(path), audio.T, SR, subtype="FLOAT")
+    assert cli.main(["sections", str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["path"] == str(path) and abs(out["tempo"] - style.bpm) < 0.2
+    secs = out["sections"]
+    assert [s["label"] for s in secs] == [s.label for s in detected["psy"].sections]
+    for s in secs:
+        assert set(s) >= {"label", "index", "start", "end", "start_bar", "end_bar", "lufs"}
+        assert s["label"] in LABELS and s["end"] > s["start"] and s["end_bar"] > s["start_bar"]
+    assert [s["start"] for s in secs] == sorted(s["start"] for s in secs)
+    assert secs[0]["start"] == 0.0 and secs[-1]["end"] == pytest.approx(SECONDS, abs=1e-3)
+    assert cli.main(["sections", str(path)]) == 0
+    table = capsys.readouterr().out
+    assert "drop 1" in table and "BPM" in table and "LUFS" in table
+    assert cli.main(["sections", str(tmp_path / "missing.wav")]) == 1
+    assert "file not found" in capsys.readouterr().err

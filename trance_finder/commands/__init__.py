@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 
 #: module names under trance_finder.commands
-MODULES: list[str] = ["update"]
+MODULES: list[str] = ["compare", "update", "sections"]
 
 
 def register_all(subparsers) -> None:

@@ -17,8 +17,10 @@ Conventions
   first downbeat at or after the start of the sound); bar ``b`` starts at ``first_downbeat + (b - 1) *
   bar_seconds``. Time before the first downbeat (a pickup or leading silence) is bar 0 (or lower).
 * Sections tile the file: the first starts at 0.0, the last ends at ``duration``, every other boundary is
-  on a bar line. ``start_bar`` is the bar the section starts in (inclusive), ``end_bar`` the bar the next
-  section starts in (exclusive; for the last section the bar after the one holding the end).
+  on a bar line. ``start_bar`` is the bar the section starts in (inclusive; the first section counts
+  from bar 1, its pickup before the first downbeat included, unless that pickup is a bar or longer),
+  ``end_bar`` the bar the next section starts in (exclusive; for the last section the bar after the one
+  holding the end).
 * Repeats are numbered per label in time order: ``drop 1``, ``drop 2``. ``lufs`` is the section's
   integrated loudness (BS.1770 gating over the section), estimated from the analysis features (within
   about 0.5 dB of a full BS.1770 meter on the synthetic tracks); ``None`` for a silent section.
@@ -436,7 +438,7 @@ def _build_start(bars: _Bars, a: int, b: int) -> int | None:
     """Start bar of a build at the end of the kickless run [a, b), or None.
 
     Walking back from the run's last bar, bars are build-like while they stand out from the first half
-    of the run: onsets on the beats (a snare roll: beat flux >= max(5, 1.6 x the run's median)), or
+    of the run: onsets on the beats (a snare roll: beat flux >= max(3.5, 1.3 x the first half's median)), or
     percussive flux x1.3, or high-band level +3 dB (riser). The build starts at the first bar of that
     tail with beat onsets (where the roll starts); a tail without any starts where the high band has
     risen by 6 dB, if it has."""
@@ -445,7 +447,7 @@ def _build_start(bars: _Bars, a: int, b: int) -> int | None:
         return None
     high, perc, bf = bars.high[a:b], bars.perc[a:b], bars.beat_flux[a:b]
     ref = slice(0, max(1, n // 2))
-    thr = max(5.0, 1.6 * float(np.median(bf[ref])))
+    thr = max(3.5, 1.3 * float(np.median(bf[ref])))
     p0, h0 = float(np.mean(perc[ref])), float(np.mean(high[ref]))
     snare = bf >= thr
     like = snare | (perc >= 1.3 * p0) | (high >= h0 + 3.0)
@@ -557,7 +559,7 @@ def _gated_lufs(k: np.ndarray, frame_seconds: float) -> float | None:
 def _single(tempo: float, duration: float, first: float, label: str, k: np.ndarray, fs: float) -> TrackSections:
     bar = 240.0 / tempo
     ts = TrackSections(tempo, bar, first, duration, [])
-    ts.sections = [Section(label, 1, 0.0, duration, ts.bar_at(0.0), _end_bar(ts, duration),
+    ts.sections = [Section(label, 1, 0.0, duration, min(1, ts.bar_at(0.0) + 1), _end_bar(ts, duration),
                            _gated_lufs(k, fs))]
     return ts
 
@@ -603,6 +605,8 @@ def _analyse(feat: np.ndarray, fs: float, duration: float, tempo: float | None) 
     first = phase + math.ceil((sound_start - 0.25 * beat - phase) / beat) * beat
     if first < 0.0:  # a downbeat a hair before the file starts is the start
         first = 0.0 if first > -0.25 * beat else first + beat
+    elif first < 0.02:
+        first = 0.0
     ts = TrackSections(round(bpm, 3), bar, float(first), float(duration), [])
     nbars = int(math.ceil((sound_end - first) / bar - 0.5))  # a last bar less than half there joins the one before
     if nbars < 2:
@@ -636,7 +640,7 @@ def _analyse(feat: np.ndarray, fs: float, duration: float, tempo: float | None) 
         e_t = duration if i == len(runs) - 1 else float(starts[b]) if b < nbars else duration
         counts[lab] = counts.get(lab, 0) + 1
         fa, fb = int(s_t / fs), max(int(s_t / fs) + 1, int(e_t / fs))
-        ts.sections.append(Section(lab, counts[lab], s_t, e_t, ts.bar_at(s_t) if i else ts.bar_at(0.0),
+        ts.sections.append(Section(lab, counts[lab], s_t, e_t, ts.bar_at(s_t) if i else min(1, ts.bar_at(0.0) + 1),
                                    _end_bar(ts, e_t) if i == len(runs) - 1 else ts.bar_at(e_t),
                                    _gated_lufs(k_energy[fa:fb], fs)))
     return ts
