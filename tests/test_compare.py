@@ -213,3 +213,89 @@ def test_reference_stats_read_from_index_records():
     assert C.reference_stats(track, "breakdown") is None
     assert C.reference_stats({"path": "b.wav"}) is None
     assert C.reference_stats({"mix": {"whole": {"lufs": 1}}}) is None
+
+
+# -- the CLI, with a stand-in for the trained model (the command's own logic, no training) -------
+def _write(path, audio, sr=22050):
+    import soundfile as sf
+
+    sf.write(str(path), np.asarray(audio, np.float32).T, sr)
+    return str(path)
+
+
+@pytest.fixture
+def cli_setup(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from trance_finder.core import engine
+
+    rng = np.random.default_rng(9)
+    sr = 22050
+
+    def song(low_gain):
+        x = rng.standard_normal((2, sr * 6)) * 0.05
+        low = scipy.signal.sosfilt(scipy.signal.butter(2, [250, 500], "bandpass", fs=sr, output="sos"),
+                                   rng.standard_normal(sr * 6))
+        return x + low_gain * np.stack([low, low])
+
+    paths = [_write(tmp_path / f"ref{i}.wav", song(0.1)) for i in range(3)]
+    wip = _write(tmp_path / "wip.wav", song(0.3))
+    tracks = []
+    for i, p in enumerate(paths):
+        rec = {"path": p, "title": f"ref{i}", "tempo": 138.0, "cluster": "Bright" if i < 2 else "Dark", "label": "x"}
+        if i < 2:  # the third has no stored stats (an old index): measured from its file
+            _, mix = C.file_structure(p)
+            rec["mix"] = {k: v.to_json() for k, v in mix.items()}
+        tracks.append(rec)
+
+    class FakeFinder:
+        def __init__(self):
+            self.tracks = tracks
+
+        def query(self, path, k=10):
+            return SimpleNamespace(query=SimpleNamespace(dna={"tempo": 139.0}),
+                                   neighbours=[SimpleNamespace(track=t, position=i) for i, t in enumerate(tracks[:k])])
+
+    monkeypatch.setattr(engine, "load_finder_or_explain", lambda *a, **kw: FakeFinder())
+    return wip, paths, ["--model", str(tmp_path / "m.pt"), "--index", str(tmp_path / "i.faiss")]
+
+
+def test_cli_compare_json_and_text(cli_setup, capsys):
+    import json
+
+    from trance_finder import cli
+
+    wip, paths, model = cli_setup
+    assert cli.main(["compare", "--query", wip, *model, "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["n_targets"] == 3 and d["references"] == paths
+    assert d["section"] == "whole track" and any("has no drop section" in n for n in d["notes"])
+    assert any("measured 1 reference" in n for n in d["notes"])
+    assert d["differences"][0]["measure"] == "band:low mids" and d["differences"][0]["amount"] > 6
+    assert set(d["loudness"]["wip"]) == set(d["loudness"]["target"]) == set(C.LOUDNESS_KEYS)
+    assert d["tempo"]["target"] == 138.0
+
+    assert cli.main(["compare", "--query", wip, *model, "--against", "bright", "--section", "whole"]) == 0
+    out = capsys.readouterr().out
+    assert 'against the 2 references in "bright"' in out
+    assert "Low mids (250-500 Hz)" in out and "Largest differences:" in out
+    assert "1. Low mids (250-500 Hz) are" in out
+
+    assert cli.main(["compare", "--query", paths[0], *model, "--against", paths[0], "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["n_targets"] == 1 and d["differences"] == [] and "inside the range" in d["summary"]
+
+    assert cli.main(["compare", "--query", wip, *model, "--against", "nope"]) != 0
+    assert "no cluster or label of that name" in capsys.readouterr().err
+
+
+def test_parse_against():
+    from trance_finder.commands.compare import parse_against
+    from trance_finder.errors import TranceFinderError
+
+    assert parse_against("top5") == ("top", 5) and parse_against("TOP12") == ("top", 12)
+    assert parse_against("top") == ("top", 5)
+    assert parse_against("Uplifting") == ("group", "Uplifting")
+    assert parse_against(__file__)[0] == "path"
+    with pytest.raises(TranceFinderError):
+        parse_against("top0")

@@ -15,16 +15,19 @@ reference in the target (the top 5 neighbours, one reference, a cluster...) and 
 
 The target range of a measure is the 10th-90th percentile of the references, never narrower than
 ``TOLERANCE`` either side of their median. With a single reference the range is that reference's value
-plus or minus ``TOLERANCE`` (1 dB for bands and PLR, 1.5 LU for LRA, 0.05 for side/mid width, 0.1 for correlation).
+plus or minus ``TOLERANCE`` (1 dB for bands and PLR, 1.5 LU for LRA, 0.05 or 20 % -- the larger -- for
+side/mid width, 0.1 for correlation).
 
-Differences are ranked by how far outside the range the WIP is, in units of ``UNIT`` (1 dB, 1.5 LU of
-LRA -- a noisier, more varied measure --, 0.1 of width or correlation, 0.5 dB of true peak over 0 dBTP); ``amount`` is the WIP minus the target median. Loudness itself (integrated,
-short-term maximum, true peak) is level, not mix: a -12 dB copy of a reference lists no difference,
+Differences (at most ``MAX_DIFFERENCES``, none closer to the range than ``MIN_SCORE`` units) are ranked
+by how far outside the range the WIP is, in units of ``UNIT`` (1 dB, 1.5 LU of LRA -- a noisier, more
+varied measure --, 0.1 of width or correlation, 0.5 dB of true peak over 0 dBTP); ``amount`` is the
+WIP minus the target median. Loudness itself (integrated, short-term maximum, true peak) is level, not mix: a -12 dB copy of a reference lists no difference,
 the table shows the 12 LU. The level enters the sentences through PLR ("5 LU quieter and more dynamic")
 and a true peak above 0 dBTP is listed as clipping.
 
 Reference stats stored in the index: ``track["mix"] = {"whole": MixStats.to_json(), "drop": ..., label:
-...}`` (``mixstats.section_stats``); ``reference_stats`` reads them, ``file_frames`` decodes a file.
+...}`` (``mixstats.section_stats``); ``reference_stats`` reads them; ``file_structure`` measures a file
+(sections and mix from one decode) when they are missing.
 """
 
 from __future__ import annotations
@@ -40,9 +43,11 @@ from trance_finder.core.mixstats import BANDS, STEREO_BANDS, MixStats
 TOLERANCE = {"band": 1.0, "width": 0.05, "correlation": 0.1, "plr": 1.0, "lra": 1.5, "lufs": 1.0,
              "short_term_max": 1.0, "true_peak": 0.5, "tempo": 1.0}
 UNIT = {"band": 1.0, "width": 0.1, "correlation": 0.1, "plr": 1.0, "lra": 1.5, "true_peak": 0.5}
-MIN_DIFFERENCES, MAX_DIFFERENCES = 3, 6
+MAX_DIFFERENCES = 6
+MIN_SCORE = 0.2  # closer to the range than this (0.2 dB, 0.02 width...) is measurement noise, not a difference
 LOUDNESS_KEYS = ("lufs", "short_term_max", "lra", "true_peak", "plr")
-MONO_WIDTH = 0.05  # side/mid energy below this: "mono there"
+MONO_WIDTH = 0.05
+WIDTH_RELATIVE_TOLERANCE = 0.2  # side/mid energy below this: "mono there"
 
 #: one line per measure, for tooltips and the CLI's legend
 MEASURE_HELP = {
@@ -109,6 +114,8 @@ def target_range(values, kind: str) -> tuple[float, float, float]:
         return math.nan, math.nan, math.nan
     med = float(np.median(v))
     tol = TOLERANCE.get(kind, 0.0)
+    if kind == "width":  # a ratio: wide images vary more in absolute terms
+        tol = max(tol, WIDTH_RELATIVE_TOLERANCE * abs(med))
     lo, hi = (float(np.percentile(v, 10)), float(np.percentile(v, 90))) if v.size > 1 else (med, med)
     return med, min(lo, med - tol), max(hi, med + tol)
 
@@ -175,6 +182,8 @@ def compare(wip: MixStats, targets: list[MixStats], section_name: str = "whole t
     ranges = {}
     for key in LOUDNESS_KEYS:
         med, lo, hi = target_range([getattr(t, key) for t in targets], key)
+        if key in ("lra", "plr") and math.isfinite(lo):
+            lo = max(lo, 0.0)
         ranges[key] = (med, lo, hi)
         loud_w[key], loud_t[key], loud_lo[key], loud_hi[key] = (_r(getattr(wip, key), 2), _r(med, 2),
                                                                  _r(lo, 2), _r(hi, 2))
@@ -205,8 +214,7 @@ def compare(wip: MixStats, targets: list[MixStats], section_name: str = "whole t
                                     f"(your references: {med:+.1f} dBTP)", over / UNIT["true_peak"],
                                     wip.true_peak, med, lo, hi))
 
-    diffs.sort(key=lambda d: -d.score)
-    diffs = diffs[:MAX_DIFFERENCES]
+    diffs = sorted((d for d in diffs if d.score >= MIN_SCORE), key=lambda d: -d.score)[:MAX_DIFFERENCES]
     tempos = [t.tempo for t in targets if t.tempo is not None]
     tmed = float(np.median(tempos)) if tempos else None
     tempo = {"wip": _r(wip.tempo, 1), "target": _r(tmed, 1), "help": MEASURE_HELP["tempo"]}
@@ -261,6 +269,32 @@ def file_frames(path, cancel=None) -> mixstats.MixFrames:
             cancel.check()
         an.add(block)
     return an.finish()
+
+
+def file_structure(path, cancel=None, tempo: float | None = None):
+    """(TrackSections or None, {"whole": MixStats, label: MixStats, ...}) of a file from one decode: the
+    blocks feed core.sections (when available) and the MixAnalyzer together."""
+    from trance_finder.core.audio import audio_info, iter_blocks
+
+    try:
+        from trance_finder.core.sections import SectionAnalyzer
+    except ImportError:  # pragma: no cover - sections are part of the app, but keep Compare usable
+        SectionAnalyzer = None
+    info = audio_info(path)
+    an = mixstats.MixAnalyzer(info.sample_rate)
+    sec_an = SectionAnalyzer(info.sample_rate) if SectionAnalyzer else None
+    for _, block in iter_blocks(path, 30.0, info):
+        if cancel is not None:
+            cancel.check()
+        an.add(block)
+        if sec_an is not None:
+            sec_an.add(block)
+    sections = sec_an.finish(tempo) if sec_an is not None else None
+    stats = mixstats.section_stats(an.finish(), sections.sections if sections is not None else ())
+    track_tempo = tempo or (getattr(sections, "tempo", None) if sections is not None else None)
+    for st in stats.values():
+        st.tempo = float(track_tempo) if track_tempo else None
+    return sections, stats
 
 
 def reference_stats(track: dict, section: str = "whole") -> MixStats | None:
