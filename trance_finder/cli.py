@@ -124,6 +124,12 @@ def print_evaluation(ev: dict, out=None) -> None:
     if "held_out" in ev:
         rows.append((f"held-out ({ev['held_out'].get('folds')} folds)", ev["held_out"]))
     print("\nEvaluating model...", file=out)
+    if ev.get("label_sentence"):
+        print(f"  Labels: {ev['label_sentence']}", file=out)
+    if "summary" in ev:
+        print(f"  {ev['summary']}", file=out)
+    if "guard_sentence" in ev:
+        print(f"  {ev['guard_sentence']}", file=out)
     for name, block in rows:
         ft, raw = block.get("finetuned", {}), block.get("raw", {})
         print(f"  {name:<22} Precision@5: {_fmt(ft.get('precision_at_5'))} (raw backbone {_fmt(raw.get('precision_at_5'))})"
@@ -139,6 +145,7 @@ def cmd_train(args) -> int:
     if args.json:
         print(json.dumps({"model": result.model_path, "index": result.index_path, "profile": result.profile_path,
                           "tracks": result.n_tracks, "labels": result.n_labels, "evaluation": result.evaluation,
+                          "label_source": result.label_source, "head_in_use": result.head_in_use,
                           "skipped": [{"path": p, "reason": r} for p, r in result.skipped],
                           "loss_history": result.loss_history, "seconds": round(result.seconds, 2)}, indent=2))
         return 0
@@ -174,6 +181,8 @@ def cmd_profile(args) -> int:
 
 
 def print_query(result, out=None) -> None:
+    from trance_finder.core.calibration import display_similarity
+
     out = out or sys.stdout
     q = result.query
     print(f"Query: {Path(q.path).name}", file=out)
@@ -183,10 +192,13 @@ def print_query(result, out=None) -> None:
           file=out)
     for n in result.neighbours:
         note = "  (no " + section + ": whole track)" if section and n.section is None else ""
-        print(f"  {n.rank:>2}. {Path(n.track['path']).name} (similarity: {n.similarity:.2f})"
+        print(f"  {n.rank:>2}. {Path(n.track['path']).name} (similarity: {display_similarity(n.similarity):.2f})"
               f"  {n.track.get('tempo', 0):.0f} BPM · {n.track.get('cluster', '')}{note}", file=out)
     if result.cluster:
-        print(f'\nCluster: "{result.cluster}" (confidence: {result.confidence:.2f})', file=out)
+        word = getattr(result, "confidence_word", "")
+        how = (f"{word}, right {result.confidence:.0%} of the time at this score on references it had not trained on"
+               if getattr(result, "calibrated", False) else f"{word or 'unsure'}, not calibrated")
+        print(f'\nCluster: "{result.cluster}" (confidence: {how})', file=out)
 
 
 def app_model_paths() -> tuple[str, str, str] | None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from trance_finder.core import map2d, modelstore
+from trance_finder.core.analysis import section_matrix, structure_fields
 from trance_finder.core.atomic import atomic_path
 from trance_finder.core.audio import scan_audio_files
 from trance_finder.core.cache import EmbeddingCache
@@ -30,8 +31,13 @@ from trance_finder.core.calibration import (
 )
 from trance_finder.core.device import resolve_device
 from trance_finder.core.evaluation import held_out_evaluation, in_sample_metrics, leave_one_out_predictions
-from trance_finder.core.analysis import section_matrix, structure_fields
-from trance_finder.core.extract import DEFAULT_FEATURES, FeatureExtractor, TrackFeatures, WindowPlan, default_workers
+from trance_finder.core.extract import (
+    DEFAULT_FEATURES,
+    FeatureExtractor,
+    TrackFeatures,
+    WindowPlan,
+    default_workers,
+)
 from trance_finder.core.head import EmbeddingModel, Standardizer, unit_rows
 from trance_finder.core.index import SimilarityIndex, metadata_path
 from trance_finder.core.labels import LabelPlan, cluster_labels, find_label_source
@@ -313,6 +319,7 @@ class Neighbour:
     position: int  # row in the index
     similarity: float
     track: dict  # the index record: path, title, duration, tempo, cluster, x, y, ...
+    section: str | None = None  # section search: the label matched (None: the reference has no such section)
 
 
 @dataclass
@@ -327,6 +334,7 @@ class QueryResult:
     seconds: float = 0.0
     confidence_word: str = ""  # "likely" / "possible" / "unsure" (core.calibration)
     calibrated: bool = False  # confidence is a held-out calibrated probability
+    section: str | None = None  # ranked by this section of the query (None: whole track)
 
     def to_json(self) -> dict:
         q = self.query
@@ -344,6 +352,8 @@ class QueryResult:
                         "scores": {k: round(v, 4) for k, v in self.cluster_scores.items()}},
             "map": {"x": round(self.xy[0], 4), "y": round(self.xy[1], 4)},
             "seconds": round(self.seconds, 3),
+            **({"section": self.section, "section_matched": [n.section is not None for n in self.neighbours]}
+               if self.section else {}),
         }
 
 
@@ -405,6 +415,7 @@ class Finder:
         self.cluster_names: list[str] = list(meta.get("clusters", []))
         self.centroids = np.array(meta.get("cluster_centroids", []), dtype=np.float32).reshape(
             len(self.cluster_names), -1) if self.cluster_names else np.zeros((0, self.index.dim), np.float32)
+        self._memo: dict = {}  # the last query file's features and structure (section search, Compare)
 
     @property
     def tracks(self) -> list[dict]:
@@ -477,13 +488,86 @@ class Finder:
         return QueryResult(track, vector, self.neighbours(vector, k), name, conf, scores, self.place(vector),
                            confidence_word=word, calibrated=calibrated)
 
-    def query(self, path, k: int = 10, cancel: CancelToken | None = None) -> QueryResult:
-        """Rank the references for an audio file; ``cancel`` stops the analysis early (Cancelled)."""
+    def query(self, path, k: int = 10, cancel: CancelToken | None = None, section: str | None = None) -> QueryResult:
+        """Rank the references for an audio file; ``cancel`` stops the analysis early (Cancelled).
+        ``section`` ("drop", "breakdown", ...): rank by that section of the file against the
+        references' same sections (``query_section``); None or "whole": the whole track."""
         t0 = time.perf_counter()
         track = self.analyse(path, cancel)
-        result = self.query_vector(self.vector_of(track), k, track)
+        self._memo["track"] = (_stamp(track.path), track)
+        if section and section != "whole":
+            result = self.query_section(path, section, k, cancel, track)
+        else:
+            result = self.query_vector(self.vector_of(track), k, track)
         result.seconds = time.perf_counter() - t0
         return result
+
+    # -- sections and mix statistics (issues 12 and 13) -------------------------------------------
+    def _structure(self, path, cancel: CancelToken | None, need_tape: bool = False):
+        """(sections, {label: MixStats}, tape or None, lufs or None) of a query file, memoised for the
+        last file (unchanged size and mtime), from the cache when it has them and no tape is needed."""
+        path = os.path.realpath(os.path.expanduser(str(path)))
+        stamp = _stamp(path)
+        memo = self._memo.get("structure")
+        if memo and memo[0] == stamp and (memo[1][2] is not None or not need_tape):
+            return memo[1]
+        track_memo = self._memo.get("track")
+        tempo = track_memo[1].dna.get("tempo") if track_memo and track_memo[0] == stamp else None
+        result = self.extractor.structure_of(path, cancel, tempo=tempo, use_cache=not need_tape)
+        self._memo["structure"] = (stamp, result)
+        return result
+
+    def analyse_structure(self, path, cancel: CancelToken | None = None):
+        """(TrackSections, {"whole": MixStats, "drop": MixStats, ... one per label present}) of a file,
+        from one decode of it; the GUI runs it right after the ranked list (a reference's come free
+        from its index record: ``reference_structure``)."""
+        sections, mix, _tape, _lufs = self._structure(path, cancel)
+        return sections, mix
+
+    def reference_structure(self, position: int):
+        """(TrackSections or None, {label: MixStats}) stored with reference ``position`` (no decode)."""
+        from trance_finder.core.mixstats import MixStats
+        from trance_finder.core.sections import TrackSections
+
+        rec = self.index.tracks[position]
+        sections = TrackSections.from_json(rec["sections"]) if rec.get("sections") else None
+        mix = {k: MixStats.from_json(v) for k, v in (rec.get("mix") or {}).items()}
+        return sections, mix
+
+    def section_labels(self) -> list[str]:
+        """Section labels at least one reference has a stored vector for."""
+        return sorted({lb for t in self.index.tracks for lb in (t.get("section_vectors") or {})})
+
+    def query_section(self, path, label: str, k: int = 10, cancel: CancelToken | None = None,
+                      track: TrackFeatures | None = None) -> QueryResult:
+        """Rank the references by the file's ``label`` sections against each reference's same
+        sections ("whose drops are like my drop"). A reference without that section is ranked by its
+        whole-track vector and has ``Neighbour.section`` None. Cluster and map place stay the whole
+        track's."""
+        track = track or self.analyse(path, cancel)
+        sections, _mix, tape, lufs = self._structure(path, cancel, need_tape=True)
+        raw = self.extractor.section_vector(tape, sections, lufs, label, cancel, duration=track.duration)
+        if raw is None:
+            have = ", ".join(sorted({s.label for s in sections.sections})) or "none"
+            raise TranceFinderError(f"{Path(str(path)).name} has no {label} section (its sections: {have})")
+        vec = unit_rows(self.model.embed(raw[None, :]))[0]
+        mats = self._memo.setdefault("section_matrix", {})
+        if label not in mats:
+            mats[label] = section_matrix(self.index.tracks, label, self.index.dim)
+        mat, has = mats[label]
+        sims = np.where(has, np.asarray(mat @ vec), np.asarray(self.vectors, np.float32) @ vec)
+        order = np.argsort(-sims, kind="stable")[: max(1, min(int(k), len(sims)))]
+        neighbours = [Neighbour(r + 1, int(i), float(sims[i]), self.index.tracks[i], label if has[i] else None)
+                      for r, i in enumerate(order)]
+        whole = self.vector_of(track)
+        result = self.query_vector(whole, k, track)
+        result.neighbours, result.section = neighbours, label
+        return result
+
+
+def _stamp(path) -> tuple:
+    st = os.stat(path)
+    return str(path), st.st_size, st.st_mtime_ns
 
 
 def load_finder_or_explain(model_path, index_path, **kwargs) -> Finder:

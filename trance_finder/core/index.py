@@ -128,8 +128,13 @@ class SimilarityIndex:
         faiss.write_index(self.index, str(index_file))
 
     def write_metadata(self, metadata_file, index_name: str) -> None:
-        Path(metadata_file).write_text(json.dumps({"index_file": index_name, **self.meta, "tracks": self.tracks},
-                                                  indent=2), encoding="utf-8")
+        # one compact line per track (records carry sections, mix stats and section vectors: indenting
+        # them would triple the file for a 10,000-track library); the header stays indented
+        meta = {k: v for k, v in self.meta.items() if k != "index_file"}  # a loaded index saved elsewhere
+        head = json.dumps({"index_file": index_name, **meta}, indent=2)
+        rows = ",\n".join(json.dumps(t, separators=(",", ":")) for t in self.tracks)
+        text = head[:-2] + ',\n  "tracks": [\n' + rows + "\n]\n}"
+        Path(metadata_file).write_text(text, encoding="utf-8")
 
     def save(self, index_path) -> None:
         """Index and index_metadata.json, replaced together."""
