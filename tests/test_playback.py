@@ -231,3 +231,66 @@ def test_probe_reports_instead_of_raising():
     ok, rate, reason = player_mod.probe_output()
     assert isinstance(ok, bool)
     assert (rate > 0 and not reason) if ok else reason
+
+
+# -- loops (sections A/B) ------------------------------------------------------------------------------
+def test_loop_wraps_at_its_end(player):
+    buf = ramp(4 * SR)
+    player.set_source(buf, SR, slot="A")
+    player.set_loop("A", 1.0, 1.5)
+    assert player.loop("A") == pytest.approx((1.0, 1.5))
+    assert player.position == pytest.approx(1.0)  # moved into the new loop
+    player.play()
+    out = stream_of(player).pull(SR)  # 1 s of a 0.5 s loop: twice round
+    a, b = SR, SR + SR // 2
+    np.testing.assert_array_equal(out, np.concatenate([buf[a:b], buf[a:b]]))
+    assert player.playing and player.position == pytest.approx(1.0)
+    player.stop()
+    assert player.position == pytest.approx(1.0)  # stop goes back to the loop start
+    player.clear_loop("A")
+    assert player.loop("A") is None
+    player.seek(1.4)
+    player.play()
+    out = stream_of(player).pull(SR // 2)
+    np.testing.assert_array_equal(out, buf[int(1.4 * SR): int(1.4 * SR) + SR // 2])  # plays on through
+
+
+def test_ab_switch_keeps_the_place_inside_the_loops(player):
+    a = ramp(10 * SR, scale=0.4)
+    b = ramp(6 * SR, scale=0.8)
+    player.set_source(a, SR, slot="A")
+    player.set_source(b, SR, slot="B")
+    player.set_loop("A", 2.0, 6.0)  # e.g. 8 bars of the WIP's drop
+    player.set_loop("B", 1.0, 3.0)  # 8 bars of the reference's (faster) drop
+    player.play("A")
+    stream = stream_of(player)
+    stream.pull(SR)  # 1 s into a 4 s loop: a quarter
+    assert player.position == pytest.approx(3.0)
+    player.toggle_ab()
+    assert player.active == "B" and player.position == pytest.approx(1.5, abs=1e-3)  # a quarter into B's loop
+    stream.pull(int(1.5 * SR))  # to the end of B's loop and round again
+    assert player.position == pytest.approx(1.0, abs=1e-3)
+    player.select("A")
+    assert player.position == pytest.approx(2.0, abs=1e-3)
+    player.clear_loop("B")
+    player.select("B")  # B unlooped: the relative place in the song
+    assert player.position == pytest.approx(2.0 / 10.0 * 6.0, abs=1e-3)
+    player.select("A")  # into a looped slot from outside a loop: its start
+    assert player.position == pytest.approx(2.0)
+
+
+def test_loop_loudness_drives_the_match_and_gains_are_exposed(player):
+    player.set_source(ramp(8 * SR), SR, slot="A", lufs=-20.0)  # quiet WIP as a whole
+    player.set_source(ramp(8 * SR), SR, slot="B", lufs=-9.0)
+    assert player.gain_db("A") == pytest.approx(0.0) and player.gain_db("B") == pytest.approx(-11.0)
+    player.set_loop("A", 4.0, 6.0, lufs=-12.0)  # the WIP's drop is much louder than the WIP overall
+    player.set_loop("B", 2.0, 4.0, lufs=-7.0)
+    assert player.gain_db("A") == pytest.approx(0.0) and player.gain_db("B") == pytest.approx(-5.0)
+    player.play("B")
+    out = stream_of(player).pull(100)
+    np.testing.assert_allclose(out, ramp(8 * SR)[2 * SR:2 * SR + 100] * 10 ** (-5 / 20), rtol=1e-6, atol=1e-7)
+    player.clear_loop()
+    assert player.gain_db("B") == pytest.approx(-11.0)  # back to the whole files
+    assert Player(samplerate=SR, stream_factory=FakeStream).gain_db("A") is None
+    with pytest.raises(ValueError):
+        player.set_loop("A", 3.0, 3.0)

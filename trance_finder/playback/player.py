@@ -4,6 +4,14 @@ Two slots hold decoded audio: "A" (the WIP) and "B" (a reference). One of them i
 keeps the relative position (50 % into the WIP -> 50 % into the reference), so a producer hears the
 same part of both songs. Every slot carries a gain in dB (the loudness match), applied while copying.
 
+Loops: each slot can loop a range (``set_loop(slot, start, end, lufs=None)``; the WIP's drop 1 in A, the
+reference's drop 1 in B). Playback that reaches the end of the active slot's loop wraps to its start;
+A/B switching with both slots looped keeps the place *inside* the loop (3 bars into an 8-bar loop ->
+3 bars into the other 8-bar loop), into a looped slot from an unlooped one lands at the loop's start
+plus the same offset. A loop given with the loudness of its passage (``lufs``) makes the loudness match
+use that passage instead of the whole file, so the two loops are compared at equal loudness; the gain
+applied to each side is ``gain_db(slot)`` (for display).
+
 The audio callback only copies (and scales) frames from the active buffer into the device buffer and
 moves a frame counter: no allocation, no decoding, no resampling, no Qt. Buffers must already be at
 the stream's sample rate (decode and resample in a worker, see ``trance_finder.gui.tasks``).
@@ -79,6 +87,13 @@ class Source:
     gain_db: float = 0.0
     label: str = ""
     lufs: float | None = None  # integrated loudness; when set the gain is matched to the other slot
+    loop: tuple[int, int] | None = None  # looped frames [start, end)
+    loop_lufs: float | None = None  # loudness of the looped passage (used for the match while looping)
+
+    @property
+    def match_lufs(self) -> float | None:
+        """The loudness the match uses: the looped passage's when known, else the whole file's."""
+        return self.loop_lufs if self.loop is not None and self.loop_lufs is not None else self.lufs
 
     @property
     def frames(self) -> int:
@@ -162,10 +177,55 @@ class Player:
     def _match_loudness(self) -> None:
         """Recompute the gains of the slots that carry a loudness (call with the lock held)."""
         srcs = [self._sources[s] for s in SLOTS]
-        gains = match_gains(*(s.lufs if s is not None else None for s in srcs))
+        gains = match_gains(*(s.match_lufs if s is not None else None for s in srcs))
         for src, gain in zip(srcs, gains, strict=True):
-            if src is not None and src.lufs is not None:
+            if src is not None and src.match_lufs is not None:
                 src.gain_db = float(gain)
+
+    def gain_db(self, slot: str) -> float | None:
+        """The gain (dB) applied to ``slot`` while playing; None when the slot is empty."""
+        self._check_slot(slot)
+        src = self._sources[slot]
+        return None if src is None else float(src.gain_db)
+
+    # -- loops --------------------------------------------------------------------------------------
+    def set_loop(self, slot: str, start: float, end: float, lufs: float | None = None) -> None:
+        """Loop ``[start, end)`` seconds of ``slot``. With ``lufs`` (the passage's integrated loudness) the
+        loudness match uses the loops. When ``slot`` is active and the position is outside the new loop,
+        it moves to the loop's start."""
+        self._check_slot(slot)
+        with self._lock:
+            src = self._sources[slot]
+            if src is None:
+                raise ValueError(f"slot {slot} is empty: load audio before setting a loop")
+            a = int(np.clip(round(start * src.samplerate), 0, max(0, src.frames - 1)))
+            b = int(np.clip(round(end * src.samplerate), 0, src.frames))
+            if b - a < 2:
+                raise ValueError(f"loop {start:.3f}-{end:.3f} s is empty in slot {slot}")
+            src.loop = (a, b)
+            src.loop_lufs = None if lufs is None or not np.isfinite(lufs) else float(lufs)
+            self._match_loudness()
+            if slot == self._active and not a <= self._pos < b:
+                self._pos = a
+                self._finished = False
+
+    def clear_loop(self, slot: str | None = None) -> None:
+        """Stop looping ``slot`` (both slots when None); the match goes back to the whole files."""
+        with self._lock:
+            for s in SLOTS if slot is None else (slot,):
+                self._check_slot(s)
+                src = self._sources[s]
+                if src is not None:
+                    src.loop, src.loop_lufs = None, None
+            self._match_loudness()
+
+    def loop(self, slot: str) -> tuple[float, float] | None:
+        """The loop of ``slot`` in seconds, or None."""
+        self._check_slot(slot)
+        src = self._sources[slot]
+        if src is None or src.loop is None:
+            return None
+        return src.loop[0] / src.samplerate, src.loop[1] / src.samplerate
 
     def source(self, slot: str) -> Source | None:
         return self._sources[slot]
@@ -185,12 +245,28 @@ class Player:
             if slot == self._active:
                 return
             cur, new = self._sources[self._active], self._sources[slot]
-            frac = self._pos / cur.frames if cur is not None and cur.frames else 0.0
             self._active = slot
-            self._pos = min(int(round(frac * new.frames)), max(0, new.frames - 1)) if new is not None else 0
+            self._pos = self._mapped_position(cur, new)
             if new is None:
                 self._playing = False
             self._finished = False
+
+    def _mapped_position(self, cur: Source | None, new: Source | None) -> int:
+        """Where switching from ``cur`` (at the current position) to ``new`` lands: the same place inside
+        the loops when both loop, the loop start plus the offset into ``cur``'s loop (or 0) when only
+        ``new`` loops, else the same relative position in the song."""
+        if new is None:
+            return 0
+        pos = self._pos
+        if new.loop is not None:
+            a, b = new.loop
+            if cur is not None and cur.loop is not None and cur.loop[0] <= pos < cur.loop[1]:
+                ca, cb = cur.loop
+                frac = (pos - ca) / max(1, cb - ca)
+                return min(b - 1, a + int(round(frac * (b - a))))
+            return a
+        frac = pos / cur.frames if cur is not None and cur.frames else 0.0
+        return min(int(round(frac * new.frames)), max(0, new.frames - 1))
 
     def toggle_ab(self) -> str:
         """Switch between A and B (only when both are loaded); returns the active slot."""
@@ -208,7 +284,7 @@ class Player:
             if src is None:
                 return
             if self._pos >= src.frames - 1:
-                self._pos = 0
+                self._pos = src.loop[0] if src.loop is not None else 0
             self._finished = False
             self._playing = True
         self._ensure_stream()
@@ -225,9 +301,11 @@ class Player:
         return self._playing
 
     def stop(self) -> None:
+        """Stop; the position goes back to the loop's start (or the file's)."""
         with self._lock:
             self._playing = False
-            self._pos = 0
+            src = self._sources[self._active]
+            self._pos = src.loop[0] if src is not None and src.loop is not None else 0
 
     def seek(self, seconds: float) -> None:
         with self._lock:
@@ -297,22 +375,33 @@ class Player:
             self._stream = stream
 
     def _callback(self, outdata, frames, time_info, status) -> None:  # noqa: ARG002 - PortAudio signature
-        """Copy ``frames`` frames of the active source (scaled by its gain) into ``outdata``."""
+        """Copy ``frames`` frames of the active source (scaled by its gain) into ``outdata``, wrapping
+        at the end of its loop (a position before the loop plays into it; one after it plays on)."""
         with self._lock:
             src = self._sources[self._active]
             if not self._playing or src is None:
                 outdata.fill(0.0)
                 return
-            start = self._pos
-            n = max(0, min(frames, src.frames - start))
-            if n:
-                np.multiply(src.buffer[start:start + n], src.gain, out=outdata[:n])
-                np.clip(outdata[:n], -1.0, 1.0, out=outdata[:n])
-            if n < frames:
-                outdata[n:].fill(0.0)
-                self._playing = False
-                self._finished = True
-            self._pos = start + n
+            pos, done = self._pos, 0
+            loop = src.loop
+            gain = src.gain
+            while done < frames:
+                limit = loop[1] if loop is not None and pos < loop[1] else src.frames
+                n = max(0, min(frames - done, limit - pos))
+                if n:
+                    np.multiply(src.buffer[pos:pos + n], gain, out=outdata[done:done + n])
+                    np.clip(outdata[done:done + n], -1.0, 1.0, out=outdata[done:done + n])
+                    pos += n
+                    done += n
+                if loop is not None and pos == loop[1]:
+                    pos = loop[0]  # wrap now, so the position never reads as the loop's end
+                    continue
+                if done < frames:
+                    outdata[done:].fill(0.0)
+                    self._playing = False
+                    self._finished = True
+                    break
+            self._pos = pos
 
     @staticmethod
     def _check_slot(slot: str) -> None:
