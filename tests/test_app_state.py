@@ -62,8 +62,8 @@ def loaded(n=5, kind="user"):
 
 def outcome(path, top=(2, 0), lufs=-18.4, windows=8):
     neighbours = [SimpleNamespace(position=p) for p in top]
-    query = SimpleNamespace(lufs=lufs, n_windows=windows)
-    return SimpleNamespace(path=path, result=SimpleNamespace(neighbours=neighbours, query=query))
+    query = SimpleNamespace(lufs=lufs)
+    return SimpleNamespace(path=path, result=SimpleNamespace(neighbours=neighbours, query=query), n_windows=windows)
 
 
 def audio(path, lufs=-15.0):

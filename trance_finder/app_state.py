@@ -61,8 +61,7 @@ class WipState:
         lufs = getattr(q, "lufs", None)
         if lufs is None or not math.isfinite(float(lufs)):
             return None, False, 0
-        windows = getattr(q, "n_windows", None) or len(getattr(q, "windows", []) or []) or 0
-        return float(lufs), False, int(windows)
+        return float(lufs), False, int(getattr(self.outcome, "n_windows", 0) or 0)
 
 
 @dataclass

@@ -54,7 +54,11 @@ def user_cache_dir() -> Path:
 
 
 def user_log_dir() -> Path:
-    return _dir_from_env("TRANCE_FINDER_LOG_DIR", platformdirs.user_log_dir(APP_NAME, APP_AUTHOR))
+    """TRANCE_FINDER_LOG_DIR, else ``logs`` in TRANCE_FINDER_DATA_DIR when only that is set (a portable or
+    test profile keeps its log with its data), else the platform's log folder."""
+    data = os.environ.get("TRANCE_FINDER_DATA_DIR")
+    default = str(Path(data) / "logs") if data else platformdirs.user_log_dir(APP_NAME, APP_AUTHOR)
+    return _dir_from_env("TRANCE_FINDER_LOG_DIR", default)
 
 
 def embedding_cache_dir() -> Path:
@@ -82,7 +86,10 @@ def user_model_dir() -> Path:
 
 
 def user_config_dir() -> Path:
-    return _dir_from_env("TRANCE_FINDER_CONFIG_DIR", platformdirs.user_config_dir(APP_NAME, APP_AUTHOR))
+    """TRANCE_FINDER_CONFIG_DIR, else ``config`` in TRANCE_FINDER_DATA_DIR when only that is set."""
+    data = os.environ.get("TRANCE_FINDER_DATA_DIR")
+    default = str(Path(data) / "config") if data else platformdirs.user_config_dir(APP_NAME, APP_AUTHOR)
+    return _dir_from_env("TRANCE_FINDER_CONFIG_DIR", default)
 
 
 def settings_file() -> Path:

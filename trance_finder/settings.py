@@ -135,6 +135,7 @@ class Keys:
     explore_anchors = Key("explore/anchors", list, [])  # [[kind, key, weight], ...]
     explore_target = Key("explore/target", str, "")
     explore_amount = Key("explore/amount", int, 50)
+    explore_model = Key("explore/model", str, "")  # the anchors above belong to this model
 
     @staticmethod
     def training(name: str) -> Key:

@@ -1,8 +1,14 @@
 """Interpolation panel: blend two to four anchors (references, cluster centres, the WIP) with weight
 sliders, or walk from the WIP toward a cluster. The blend's nearest references update while a slider
-moves; the numbers run on a LatestOnly worker (the newest request only), never on the UI thread."""
+moves; the numbers run on a LatestOnly worker (the newest request only), never on the UI thread.
+
+The model, the WIP and the blend result live in ``AppState``; this panel keeps only its own controls
+(anchors, weights, mode) and renders ``state.blend``. A result for another model or WIP is dropped by
+``AppState.blend_result``."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -68,14 +74,10 @@ class InterpolationPanel(QWidget):
     referencePlay = Signal(int)  # noqa: N815 - ... or double-clicked
     failed = Signal(str)
 
-    def __init__(self, parent=None):
+    def __init__(self, state, parent=None):
         super().__init__(parent)
-        self.finder = None
-        self.wip_vector = None
-        self.wip_name = ""
-        self.generation = 0
+        self.state = state
         self.request_id = 0
-        self.last_outcome: tasks.BlendOutcome | None = None
         self.worker = LatestOnly("blend", self)
         self.worker.result.connect(self._on_result)
         self.worker.failed.connect(self.failed)
@@ -142,6 +144,10 @@ class InterpolationPanel(QWidget):
         self.pages = QStackedWidget()
         self.pages.addWidget(blend_page)
         self.pages.addWidget(toward_page)
+        # the page takes the height of its rows, the list below takes the rest (no empty gap)
+        self.pages.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Maximum)
+        self.pages.currentChanged.connect(self._fit_page)
+        self._fit_page(0)
 
         self.results_label = QLabel("Nearest references to the blend")
         self.results_label.setObjectName("heading")
@@ -158,6 +164,8 @@ class InterpolationPanel(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.Stretch)
         header.setSectionResizeMode(2, QHeaderView.Stretch)
+        self.results.setMinimumHeight(90)
+        self.results.setTextElideMode(Qt.ElideMiddle)
         self.results.itemClicked.connect(lambda it, _col=0: self.referenceActivated.emit(int(it.data(0, Qt.UserRole))))
         self.results.itemDoubleClicked.connect(
             lambda it, _col=0: self.referencePlay.emit(int(it.data(0, Qt.UserRole))))
@@ -170,22 +178,39 @@ class InterpolationPanel(QWidget):
         lay.addWidget(self.results, 1)
         self.setEnabled(False)
 
+    # -- state (read, never copied) ------------------------------------------------------------------
+    @property
+    def finder(self):
+        return self.state.finder
+
+    @property
+    def wip_vector(self):
+        out = self.state.wip.outcome
+        return None if out is None else out.result.vector
+
+    @property
+    def wip_name(self) -> str:
+        return Path(self.state.wip.path).stem if self.state.wip.path else ""
+
+    @property
+    def last_outcome(self):
+        return self.state.blend
+
     # -- model -------------------------------------------------------------------------------------
     def anchor_choices(self) -> list[tuple[str, tuple]]:
         if self.finder is None:
             return []
         items = [(f"◆ {c}", ("cluster", c)) for c in self.finder.cluster_names]
-        if self.wip_vector is not None:
+        if self.state.wip.path and self.state.wip.status != "failed":  # kept while a new WIP is analysed
             items.append((f"★ My WIP ({self.wip_name})", ("wip", None)))
         titles = sorted(((t.get("title", str(i)), i) for i, t in enumerate(self.finder.tracks)),
                         key=lambda x: x[0].lower())
         items += [(title, ("track", i)) for title, i in titles]
         return items
 
-    def set_finder(self, finder) -> None:
-        self.finder = finder
-        self.generation += 1
-        self.last_outcome = None
+    def model_changed(self) -> None:
+        """A new model is in AppState: fresh anchors (two cluster centres), fresh targets."""
+        finder = self.finder
         for r in self.rows:
             r.dispose()
         self.rows = []
@@ -198,7 +223,7 @@ class InterpolationPanel(QWidget):
         self.target.blockSignals(False)
         self.setEnabled(finder is not None and len(finder.tracks) > 0)
         if finder is None or not len(finder.tracks):
-            self.blendChanged.emit(None)
+            self.state.clear_blend()
             return
         choices = self.anchor_choices()
         clusters = [c for c in choices if c[1][0] == "cluster"]
@@ -208,15 +233,24 @@ class InterpolationPanel(QWidget):
         self._update_toward_state()
         self.request()
 
-    def set_wip(self, vector, name: str = "") -> None:
-        self.wip_vector = vector
-        self.wip_name = name
+    def wip_changed(self) -> None:
+        """The WIP in AppState changed (analysed, or cleared while a new one is analysed)."""
         for r in self.rows:
             self._fill_combo(r.combo, r.anchor())
+        self._default_target()
         self._update_toward_state()
         if self.modes.checkedId() == 1 or any(r.anchor() is not None and r.anchor()[0] == "wip" for r in self.rows):
-            self.generation += 1  # a result for the previous WIP is out of date
+            self.state.invalidate("blend")  # a result for the previous WIP is out of date
             self.request()
+
+    def _default_target(self) -> None:
+        """"My WIP → cluster" starts at a cluster other than the WIP's own (walking to itself shows nothing)."""
+        out = self.state.wip.outcome
+        own = None if out is None else out.result.cluster
+        if own is None or self.target.count() < 2 or self.target.currentData() != own:
+            return
+        other = next(i for i in range(self.target.count()) if self.target.itemData(i) != own)
+        self.target.setCurrentIndex(other)
 
     def _update_toward_state(self) -> None:
         has_wip = self.wip_vector is not None
@@ -276,6 +310,14 @@ class InterpolationPanel(QWidget):
     def sliders(self) -> list[QSlider]:
         return [r.slider for r in self.rows]
 
+    def _fit_page(self, current: int) -> None:
+        """A stacked widget is as tall as its tallest page; size it to the page shown instead."""
+        for i in range(self.pages.count()):
+            page = self.pages.widget(i)
+            page.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Preferred if i == current else QSizePolicy.Ignored)
+            page.updateGeometry()
+        self.pages.updateGeometry()
+
     def _mode_changed(self, mode: int) -> None:
         self.pages.setCurrentIndex(mode)
         self.results_label.setText("Nearest references to the blend" if mode == 0
@@ -287,14 +329,14 @@ class InterpolationPanel(QWidget):
         finder = self.finder
         if finder is None or not self.rows:
             return
-        gen, wip = self.generation, self.wip_vector
+        ticket, wip = self.state.blend_ticket(), self.wip_vector
         if self.modes.checkedId() == 1:
             cluster, amount = self.target.currentData(), self.amount.value() / 100.0
             if wip is None or cluster is None:
                 return
             self.request_id += 1
             rid = self.request_id
-            self.worker.submit(lambda: (gen, tasks.toward_cluster(finder, rid, wip, cluster, amount, N_RESULTS)))
+            self.worker.submit(lambda: (ticket, tasks.toward_cluster(finder, rid, wip, cluster, amount, N_RESULTS)))
         else:
             anchors = [r.anchor() for r in self.rows]
             weights = [r.slider.value() for r in self.rows]
@@ -302,23 +344,54 @@ class InterpolationPanel(QWidget):
                 return
             self.request_id += 1
             rid = self.request_id
-            self.worker.submit(lambda: (gen, tasks.blend_anchors(finder, rid, anchors, weights, wip, N_RESULTS)))
+            self.worker.submit(lambda: (ticket, tasks.blend_anchors(finder, rid, anchors, weights, wip, N_RESULTS)))
 
     def _on_result(self, value) -> None:
-        gen, outcome = value
-        if gen != self.generation:
-            return  # computed for a model that is no longer loaded
-        self.last_outcome = outcome
+        ticket, outcome = value
+        self.state.blend_result(ticket, outcome)  # dropped there when it is for another model or WIP
+
+    def render_blend(self, outcome) -> None:
+        """AppState's blend changed: list its nearest references."""
         self.results.clear()
+        if outcome is None:
+            self.blendChanged.emit(None)
+            return
         for n in outcome.neighbours:
             t = n.track
             item = QTreeWidgetItem([f"{n.similarity:.2f}", t.get("title", ""), t.get("cluster", "")])
             item.setData(0, Qt.UserRole, n.position)
             item.setTextAlignment(0, Qt.AlignRight | Qt.AlignVCenter)
             for col in range(3):
-                item.setToolTip(col, t.get("path", ""))
+                item.setToolTip(col, f"{t.get('title', '')}\n{self.state.display_path(n.position)}")
             self.results.addTopLevelItem(item)
         self.blendChanged.emit(outcome)
+
+    # -- persistence --------------------------------------------------------------------------------
+    def explore_settings(self) -> dict:
+        anchors = [[a[0], a[1], r.slider.value()] for r in self.rows if (a := r.anchor()) is not None]
+        return {"mode": self.modes.checkedId(), "anchors": anchors, "target": self.target.currentData() or "",
+                "amount": self.amount.value()}
+
+    def restore(self, saved: dict) -> None:
+        """Anchors, weights, mode and target from the last session (whatever still exists in this model)."""
+        if self.finder is None:
+            return
+        choices = {tuple(a) for _label, a in self.anchor_choices()}
+        anchors = [(k, key, int(w)) for k, key, w in saved.get("anchors", []) if (k, key) in choices]
+        if len(anchors) >= MIN_ANCHORS:
+            for r in self.rows:
+                r.dispose()
+            self.rows = []
+            for kind, key, weight in anchors[:MAX_ANCHORS]:
+                self.add_anchor((kind, key), weight, request=False)
+        if saved.get("target"):
+            i = self.target.findData(saved["target"])
+            if i >= 0:
+                self.target.setCurrentIndex(i)
+        self.amount.setValue(int(saved.get("amount", self.amount.value())))
+        mode = int(saved.get("mode", 0))
+        self.modes.button(mode if mode in (0, 1) else 0).setChecked(True)
+        self._mode_changed(self.modes.checkedId())
 
     def blend_titles(self) -> list[str]:
         return [] if self.last_outcome is None else [n.track.get("title", "") for n in self.last_outcome.neighbours]

@@ -1,147 +1,69 @@
-"""The main window: query header and waveforms, ranked neighbours, A/B transport, the map, the
-interpolation panel and the library & training dock. Every file or numeric job runs in a worker
-(``tasks`` + ``workers``); this module only wires results into widgets."""
+"""The main window: layout and wiring only. The state (model, WIP, selection, compare target, blend,
+request generations) lives in ``AppState`` (trance_finder/app_state.py, Qt-free); every panel renders
+it and sends it intents, and every background result passes AppState's one stale-result gate.
+
+Layout: banner · [query header / A-B area / references] | [views (Map; a Compare tab can be added
+with ``add_view``) / Explore] · Library & training dock (built on first use). The A/B area is one
+widget (``ab_area``) that ``set_ab_area`` can replace.
+"""
 
 from __future__ import annotations
 
 import html
 import logging
-import math
-from collections import OrderedDict
+import sys
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
-    QFrame,
-    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
-    QPushButton,
-    QSpinBox,
+    QScrollArea,
     QSplitter,
-    QToolButton,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from trance_finder import paths as app_paths
-from trance_finder.core.audio import AUDIO_EXTENSIONS, TARGET_LUFS, is_audio_file
+from trance_finder import settings as app_settings
+from trance_finder.app_state import AppState
 from trance_finder.gui import tasks, theme
 from trance_finder.gui.interpolation import InterpolationPanel
 from trance_finder.gui.map_view import MapView
-from trance_finder.gui.results import NeighbourTable, fmt_duration
-from trance_finder.gui.training_panel import TrainingPanel
-from trance_finder.gui.waveform import WaveformView, fmt_time
-from trance_finder.gui.widgets import ElidedLabel
-from trance_finder.gui.workers import JobRunner, LatestOnly
+from trance_finder.gui.query_header import Banner, DropOverlay, QueryHeader, fmt_lufs  # noqa: F401 - re-export
+from trance_finder.gui.results_panel import ResultsPanel
+from trance_finder.gui.transport_panel import TransportPanel
+from trance_finder.gui.widgets import card
+from trance_finder.gui.workers import JobRunner
+from trance_finder.settings import Keys
 
 log = logging.getLogger("trance_finder.gui")
 
-DEFAULT_SIZE = (1400, 900)
-REF_CACHE = 6
+DEFAULT_SIZE = app_settings.DEFAULT_WINDOW
 NO_AUDIO_TIP = "No audio output device was found, so playback is off. Everything else works."
-DROP_HINT = "Drop your WIP here"
-DROP_SUB = "Drag a bounce onto the window, or File › Open… (Ctrl+O)"
-FILE_FILTER = "Audio (" + " ".join(f"*{e}" for e in AUDIO_EXTENSIONS) + ")"
+DOCK_TITLE = "Library & training"
+DOCK_WIDTH = 420
+SHORTCUTS = [("Ctrl+O", "Open a WIP"), ("Ctrl+T", "Show / hide the Library & training panel"),
+             ("W", "Play / pause the WIP"), ("R", "Play / pause the reference"), ("B", "A/B switch"),
+             ("S", "Stop"), ("↑ ↓", "Move through the references"), ("Space", "Play the selected reference"),
+             ("Tab", "Next control (the table moves by row)")]
 
 
-def card(title: str | None = None) -> tuple[QFrame, QVBoxLayout]:
-    frame = QFrame()
-    frame.setObjectName("card")
-    lay = QVBoxLayout(frame)
-    lay.setContentsMargins(12, 10, 12, 10)
-    lay.setSpacing(6)
-    if title:
-        label = QLabel(title)
-        label.setObjectName("heading")
-        lay.addWidget(label)
-    return frame, lay
+def _file_filter() -> str:
+    from trance_finder.core.audio import AUDIO_EXTENSIONS
+
+    return "Audio (" + " ".join(f"*{e}" for e in AUDIO_EXTENSIONS) + ")"
 
 
-def stat(name: str) -> tuple[QWidget, QLabel]:
-    w = QWidget()
-    lay = QVBoxLayout(w)
-    lay.setContentsMargins(0, 0, 0, 0)
-    lay.setSpacing(0)
-    caption = QLabel(name)
-    caption.setObjectName("statname")
-    value = QLabel("—")
-    value.setObjectName("stat")
-    lay.addWidget(caption)
-    lay.addWidget(value)
-    return w, value
+def _is_audio(path: str) -> bool:
+    from trance_finder.core.audio import is_audio_file
 
-
-def chips(items, colour: str) -> str:
-    if not items:
-        return ""
-    style = (f"background-color:{colour}22; color:{colour}; border:1px solid {colour}66; "
-             "border-radius:8px; padding:1px 6px;")
-    return " ".join(f"<span style='{style}'>&nbsp;{html.escape(str(t))}&nbsp;</span>" for t in items)
-
-
-def fmt_gain(db: float) -> str:
-    return f"{db:+.1f} dB"
-
-
-def fmt_lufs(lufs) -> str:
-    return "—" if lufs is None or not math.isfinite(float(lufs)) else f"{float(lufs):.1f} LUFS"
-
-
-class Banner(QFrame):
-    """The strip under the menu: first-start guidance, demo build progress, or an error."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setObjectName("banner")
-        self.text = QLabel()
-        self.text.setWordWrap(True)
-        self.text.setTextFormat(Qt.RichText)
-        self.bar = QProgressBar()
-        self.bar.setMaximumWidth(260)
-        self.bar.setVisible(False)
-        self.own_button = QPushButton("Use my own references…")
-        self.own_button.setObjectName("primary")
-        self.demo_wip_button = QPushButton("Try the demo WIP")
-        self.close_button = QToolButton()
-        self.close_button.setText("✕")
-        self.close_button.setToolTip("Hide this message")
-        self.close_button.clicked.connect(self.hide)
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(12, 8, 8, 8)
-        lay.addWidget(self.text, 1)
-        lay.addWidget(self.bar)
-        lay.addWidget(self.demo_wip_button)
-        lay.addWidget(self.own_button)
-        lay.addWidget(self.close_button)
-
-    def show_message(self, text: str, error: bool = False, progress: bool = False, demo_button: bool = False,
-                     own_button: bool = True) -> None:
-        self.setObjectName("error" if error else "banner")
-        self.style().unpolish(self)
-        self.style().polish(self)
-        self.text.setText(text)
-        self.bar.setVisible(progress)
-        self.demo_wip_button.setVisible(demo_button)
-        self.own_button.setVisible(own_button)
-        self.setVisible(True)
-
-
-class DropOverlay(QLabel):
-    def __init__(self, parent):
-        super().__init__(parent)
-        self.setAlignment(Qt.AlignCenter)
-        self.setText(f"<div style='font-size:20pt; font-weight:600'>Drop to analyse</div>"
-                     f"<div style='color:{theme.MUTED}'>wav · flac · aiff · mp3 · ogg</div>")
-        self.setStyleSheet(f"background: rgba(39, 196, 217, 40); border: 3px dashed {theme.ACCENT}; "
-                           "border-radius: 16px;")
-        self.setAttribute(Qt.WA_TransparentForMouseEvents)
-        self.hide()
+    return is_audio_file(path)
 
 
 class MainWindow(QMainWindow):
@@ -162,23 +84,17 @@ class MainWindow(QMainWindow):
         self.model_path, self.index_path, self.use_demo = model_path, index_path, use_demo
         self.demo_features = demo_features
         self.runner = JobRunner(self)
-        self.loaded: tasks.LoadedModel | None = None
-        self.query_path: str | None = None
-        self.pending_query: str | None = None
-        self.query_outcome: tasks.QueryOutcome | None = None
-        self.query_seq = 0
-        self.model_seq = 0  # bumped by every startup job and trained model: stale results are ignored
-        self._model_job = None
-        self.wip_audio: tasks.PlaybackAudio | None = None
-        self.ref_audio: tasks.PlaybackAudio | None = None
-        self.ref_cache: OrderedDict[str, tasks.PlaybackAudio] = OrderedDict()
-        self.selected_position: int | None = None
-        self._play_when_decoded: str | None = None
-        self._closing = False
         self.player, self.player_reason = self._make_player(player)
-        self.ref_loader = LatestOnly("decode-reference", self)
-        self.ref_loader.result.connect(self._reference_decoded)
-        self.ref_loader.failed.connect(self._reference_failed)
+        self.state = AppState(self.runner, tasks, playback_format=self._playback_format,
+                              k=Keys.results_limit.get(self.settings))
+        self.state.subscribe(self._on_state)
+        self._training = None
+        self._announced = None  # the outcome queryFinished was last emitted for
+        self._play_when_decoded: str | None = None
+        self._restore_wip = Keys.last_wip.get(self.settings)
+        self._restore_explore = True
+        self._demo_render = None
+        self._closing = False
 
         self._build_ui()
         self._build_menus()
@@ -189,8 +105,6 @@ class MainWindow(QMainWindow):
         self.playhead_timer.timeout.connect(self._tick)
         if self.player is not None:
             self.playhead_timer.start()
-        self.runner.start(lambda cancel: tasks.environment_info(), "environment",
-                          on_finished=self.training.set_environment)
         if autostart:
             self.start_model()
 
@@ -206,152 +120,78 @@ class MainWindow(QMainWindow):
             log.info("playback disabled: %s", exc)
             return None, f"{NO_AUDIO_TIP}\n({exc})"
 
+    def _playback_format(self):
+        if self.player is None:
+            return None, 2
+        return self.player.samplerate, self.player.channels
+
     def _build_ui(self) -> None:
         self.banner = Banner()
-        self.banner.own_button.clicked.connect(self.show_training)
+        self.banner.own_button.clicked.connect(self.use_own_references)
         self.banner.demo_wip_button.clicked.connect(self.try_demo_wip)
         self.banner.hide()
 
-        # -- query card
-        qcard, ql = card()
-        self.query_card = qcard
-        head = QHBoxLayout()
-        titles = QVBoxLayout()
-        self.query_title = ElidedLabel(DROP_HINT, Qt.ElideRight)
-        self.query_title.setObjectName("title")
-        self.query_sub = ElidedLabel(DROP_SUB, Qt.ElideMiddle)
-        self.query_sub.setObjectName("muted")
-        titles.addWidget(self.query_title)
-        titles.addWidget(self.query_sub)
-        head.addLayout(titles, 1)
-        self.stats = {}
-        for key, name in (("duration", "Length"), ("lufs", "Loudness"), ("tempo", "Tempo")):
-            w, value = stat(name)
-            self.stats[key] = value
-            head.addWidget(w)
-            head.addSpacing(14)
-        self.open_button = QPushButton("Open WIP…")
-        self.open_button.clicked.connect(self.choose_query)
-        head.addWidget(self.open_button)
-        ql.addLayout(head)
-        self.busy = QProgressBar()
-        self.busy.setRange(0, 0)
-        self.busy.setMaximumHeight(6)
-        self.busy.setTextVisible(False)
-        self.busy.setVisible(False)
-        ql.addWidget(self.busy)
-        cl = QHBoxLayout()
-        self.cluster_caption = QLabel("Predicted cluster")
-        self.cluster_caption.setObjectName("muted")
-        self.cluster_label = QLabel("—")
-        self.cluster_label.setObjectName("cluster")
-        self.confidence = QProgressBar()
-        self.confidence.setRange(0, 100)
-        self.confidence.setValue(0)
-        self.confidence.setFormat("%p% confidence")
-        self.confidence.setFixedWidth(190)
-        self.confidence.setVisible(False)
-        cl.addWidget(self.cluster_caption)
-        cl.addWidget(self.cluster_label)
-        cl.addStretch(1)
-        cl.addWidget(self.confidence)
-        ql.addLayout(cl)
-        self.error_label = QLabel()
-        self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet(f"color: {theme.BAD};")
-        self.error_label.setVisible(False)
-        ql.addWidget(self.error_label)
-
-        # -- waveforms and transport
-        self.wave_a = WaveformView("A", theme.ACCENT, "Your WIP's waveform appears here")
-        self.wave_b = WaveformView("B", theme.ACCENT_2, "Select a reference (arrows, Space plays) to compare")
-        self.wave_a.seekRequested.connect(lambda f: self.seek("A", f))
-        self.wave_b.seekRequested.connect(lambda f: self.seek("B", f))
-        self.play_wip_button = QPushButton("▶  WIP")
-        self.play_wip_button.setToolTip("Play / pause your WIP (W)")
-        self.play_wip_button.clicked.connect(lambda: self.play_slot("A"))
-        self.play_ref_button = QPushButton("▶  Reference")
-        self.play_ref_button.setToolTip("Play / pause the selected reference (Space in the table)")
-        self.play_ref_button.clicked.connect(lambda: self.play_slot("B"))
-        self.ab_button = QPushButton("A / B")
-        self.ab_button.setObjectName("primary")
-        self.ab_button.setToolTip("Switch between WIP and reference at the same point in the song (B)")
-        self.ab_button.clicked.connect(self.toggle_ab)
-        self.stop_button = QPushButton("■")
-        self.stop_button.setToolTip("Stop (S)")
-        self.stop_button.clicked.connect(self.stop)
-        self.gain_label = QLabel("Loudness-matched")
-        self.gain_label.setObjectName("muted")
-        self.time_label = QLabel("")
-        self.time_label.setObjectName("muted")
-        self.time_label.setVisible(self.player is not None)
-        transport = QHBoxLayout()
-        for b in (self.play_wip_button, self.play_ref_button, self.ab_button, self.stop_button):
-            transport.addWidget(b)
-        transport.addSpacing(10)
-        transport.addWidget(self.gain_label, 1)
-        transport.addWidget(self.time_label)
-        wcard, wl = card()
-        wl.addWidget(self.wave_a)
-        wl.addWidget(self.wave_b)
-        wl.addLayout(transport)
-
-        # -- results
-        rcard, rl = card()
-        rhead = QHBoxLayout()
-        self.results_title = QLabel("References")
-        self.results_title.setObjectName("heading")
-        rhead.addWidget(self.results_title)
-        rhead.addStretch(1)
-        rhead.addWidget(QLabel("Show top"))
-        self.k_spin = QSpinBox()
-        self.k_spin.setRange(3, 200)
-        self.k_spin.setValue(10)
-        self.k_spin.valueChanged.connect(self._limit_changed)
-        rhead.addWidget(self.k_spin)
-        rl.addLayout(rhead)
-        self.table = NeighbourTable()
-        self.table.positionSelected.connect(self._reference_selected)
-        self.table.playRequested.connect(self.play_reference)
-        rl.addWidget(self.table, 1)
-        self.tags_label = QLabel()
-        self.tags_label.setTextFormat(Qt.RichText)
-        self.tags_label.setWordWrap(True)
-        self.tags_label.setVisible(False)
-        rl.addWidget(self.tags_label)
+        self.header = QueryHeader()
+        self.header.open_button.clicked.connect(self.choose_query)
+        self.ab_area = TransportPanel(self.player is not None)
+        self.ab_area.seekRequested.connect(self.seek)
+        t = self.ab_area
+        t.play_wip_button.clicked.connect(lambda: self.play_slot("A"))
+        t.play_ref_button.clicked.connect(lambda: self.play_slot("B"))
+        t.ab_button.clicked.connect(self.toggle_ab)
+        t.stop_button.clicked.connect(self.stop)
+        self.results = ResultsPanel()
+        self.results.k_spin.valueChanged.connect(self._limit_changed)
+        self.results.table.positionSelected.connect(self.state.select)
+        self.results.table.playRequested.connect(self.play_reference)
+        self.results.table.neighbours.display_path = self._display_path
 
         left = QWidget()
-        lv = QVBoxLayout(left)
-        lv.setContentsMargins(0, 0, 0, 0)
-        lv.setSpacing(8)
-        lv.addWidget(qcard)
-        lv.addWidget(wcard)
-        lv.addWidget(rcard, 1)
+        self.left_layout = QVBoxLayout(left)
+        self.left_layout.setContentsMargins(0, 0, 0, 0)
+        self.left_layout.setSpacing(8)
+        self.left_layout.addWidget(self.header)
+        self.left_layout.addWidget(self.ab_area)
+        self.left_layout.addWidget(self.results, 1)
+        left.setMinimumWidth(400)
 
-        # -- map and interpolation
-        mcard, ml = card("Map")
+        # -- views (Map; a Compare view can be added as a tab) and Explore
+        mcard, ml = card()
         self.map = MapView()
         self.map.pointClicked.connect(self.select_reference)
         self.map.auditionRequested.connect(self.play_reference)
         self.map.plot_widget.setAcceptDrops(False)
         self.map.plot_widget.viewport().setAcceptDrops(False)
+        self.map.plot_widget.setMinimumSize(220, 160)
         ml.addWidget(self.map, 1)
+        self.views = QTabWidget()
+        self.views.setObjectName("views")
+        self.views.setDocumentMode(True)
+        self.views.addTab(mcard, "Map")
         icard, il = card("Explore between")
-        self.interp = InterpolationPanel()
+        self.interp = InterpolationPanel(self.state)
         self.interp.layout().setContentsMargins(0, 0, 0, 0)
         self.interp.blendChanged.connect(lambda o: self.map.set_blend(None if o is None else o.xy))
         self.interp.referenceActivated.connect(self.select_reference)
         self.interp.referencePlay.connect(self.play_reference)
         self.interp.failed.connect(lambda m: self._status(m, error=True))
         il.addWidget(self.interp, 1)
+        # more anchors never make the window taller: the Explore card scrolls instead
+        self.explore_scroll = QScrollArea()
+        self.explore_scroll.setWidgetResizable(True)
+        self.explore_scroll.setFrameShape(QScrollArea.NoFrame)
+        self.explore_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.explore_scroll.setWidget(icard)
+        self.explore_scroll.setMinimumHeight(150)
         self.right_split = QSplitter(Qt.Vertical)
         self.right_split.setObjectName("rightSplit")
-        self.right_split.addWidget(mcard)
-        self.right_split.addWidget(icard)
+        self.right_split.addWidget(self.views)
+        self.right_split.addWidget(self.explore_scroll)
         self.right_split.setStretchFactor(0, 5)
         self.right_split.setStretchFactor(1, 4)
         self.right_split.setSizes([470, 390])
         self.right_split.setChildrenCollapsible(False)
+        self.right_split.setMinimumWidth(280)
 
         self.main_split = QSplitter(Qt.Horizontal)
         self.main_split.setObjectName("mainSplit")
@@ -370,22 +210,17 @@ class MainWindow(QMainWindow):
         cv.addWidget(self.main_split, 1)
         self.setCentralWidget(central)
 
-        # -- training dock
-        self.training = TrainingPanel()
-        self.training.modelTrained.connect(self._model_trained)
-        self.training.trainingFailed.connect(lambda m: self._status(f"Training failed: {m}", error=True))
-        self.training.trainingCancelled.connect(
-            lambda: self._status("Training cancelled; the previous model is still in use."))
-        self.training.progress.connect(self._training_progress)
-        self.dock = QDockWidget("Library && training", self)
+        # -- library & training dock (its panel is built on first use: it needs torch for its defaults)
+        self.dock = QDockWidget(DOCK_TITLE, self)
         self.dock.setObjectName("trainingDock")
-        self.dock.setWidget(self.training)
         self.dock.setFeatures(QDockWidget.DockWidgetClosable | QDockWidget.DockWidgetMovable
                               | QDockWidget.DockWidgetFloatable)
+        self.dock.setWidget(QLabel("Opening…"))
+        self.dock.visibilityChanged.connect(lambda visible: visible and self._ensure_training())
+        self.dock.topLevelChanged.connect(self._dock_floated)
         self.addDockWidget(Qt.RightDockWidgetArea, self.dock)
         self.dock.hide()
 
-        # -- status bar
         self.model_label = QLabel("No model loaded")
         self.model_label.setObjectName("muted")
         self.statusBar().addPermanentWidget(self.model_label)
@@ -400,16 +235,22 @@ class MainWindow(QMainWindow):
         self._action(m, "&Quit", self.close, QKeySequence.Quit)
         m = mb.addMenu("&Library")
         self._action(m, "Choose &reference folder…", self.choose_reference_folder)
-        self._action(m, "&Train / settings…", self.show_training, "Ctrl+T")
+        self._action(m, "&Train / settings…", self.show_training)
+        m.addSeparator()
+        self.user_library_action = self._action(m, "Use &my trained library", self.use_user_library)
         self.demo_action = self._action(m, "Use the &demo library", self.use_demo_library)
+        m.aboutToShow.connect(self._update_library_actions)
         m = mb.addMenu("&Playback")
         self.play_wip_action = self._action(m, "Play / pause &WIP", lambda: self.play_slot("A"), "W")
         self.play_ref_action = self._action(m, "Play / pause &reference", lambda: self.play_slot("B"), "R")
         self.ab_action = self._action(m, "&A/B switch", self.toggle_ab, "B")
         self.stop_action = self._action(m, "&Stop", self.stop, "S")
         m = mb.addMenu("&View")
-        m.addAction(self.dock.toggleViewAction())
-        self._action(m, "&Fit map", self.map.fit)
+        self.dock_action = self.dock.toggleViewAction()
+        self.dock_action.setText("&Library && training panel")
+        self.dock_action.setShortcut(QKeySequence("Ctrl+T"))  # opens and closes it
+        m.addAction(self.dock_action)
+        self._action(m, "&Fit map", self.map.refit)
         self._action(m, "&Reset layout", self.reset_layout)
         m = mb.addMenu("&Help")
         self._action(m, "Open the &log folder", self.open_log_folder)
@@ -423,83 +264,258 @@ class MainWindow(QMainWindow):
         menu.addAction(a)
         return a
 
+    # -- slots other helpers plug into ----------------------------------------------------------------
+    def add_view(self, widget: QWidget, title: str) -> int:
+        """Add a view as a tab beside the map (the Compare view)."""
+        return self.views.addTab(widget, title)
+
+    def set_ab_area(self, widget: QWidget) -> None:
+        """Replace the A/B area (waveforms + transport) with another widget (the ABPanel)."""
+        i = self.left_layout.indexOf(self.ab_area)
+        self.left_layout.removeWidget(self.ab_area)
+        self.ab_area.hide()
+        self.left_layout.insertWidget(i, widget)
+
+    # -- compatibility names (tests, bench, screenshots) ------------------------------------------------
+    @property
+    def finder(self):
+        return self.state.finder
+
+    @property
+    def loaded(self):
+        return self.state.loaded
+
+    @property
+    def query_path(self):
+        return self.state.wip.path
+
+    @property
+    def pending_query(self):
+        return self.state.pending_wip
+
+    @property
+    def query_outcome(self):
+        return self.state.wip.outcome
+
+    @property
+    def wip_audio(self):
+        return self.state.wip.audio
+
+    @property
+    def ref_audio(self):
+        return self.state.reference_audio if not isinstance(self.state.reference_audio, str) else None
+
+    @property
+    def selected_position(self):
+        return self.state.selected
+
+    table = property(lambda self: self.results.table)
+    k_spin = property(lambda self: self.results.k_spin)
+    results_title = property(lambda self: self.results.title)
+    tags_label = property(lambda self: self.results.tags)
+    query_title = property(lambda self: self.header.title)
+    query_sub = property(lambda self: self.header.sub)
+    stats = property(lambda self: self.header.stats)
+    cluster_label = property(lambda self: self.header.cluster)
+    confidence = property(lambda self: self.header.confidence)
+    busy = property(lambda self: self.header.busy)
+    error_label = property(lambda self: self.header.error)
+    wave_a = property(lambda self: self.ab_area.wave_a)
+    wave_b = property(lambda self: self.ab_area.wave_b)
+    play_wip_button = property(lambda self: self.ab_area.play_wip_button)
+    play_ref_button = property(lambda self: self.ab_area.play_ref_button)
+    ab_button = property(lambda self: self.ab_area.ab_button)
+    stop_button = property(lambda self: self.ab_area.stop_button)
+    gain_label = property(lambda self: self.ab_area.gain_label)
+    time_label = property(lambda self: self.ab_area.time_label)
+
+    # ================================================================== training panel (lazy)
+    @property
+    def training(self):
+        return self._ensure_training()
+
+    def _ensure_training(self):
+        if self._training is not None:
+            return self._training
+        from trance_finder.gui.training_panel import TrainingPanel
+
+        panel = TrainingPanel()
+        panel.load_settings(self.settings)
+        panel.modelTrained.connect(self._model_trained)
+        panel.trainingFailed.connect(lambda m: self._status(f"Training failed: {m}", error=True))
+        panel.trainingCancelled.connect(
+            lambda: self._status("Training cancelled; the previous model is still in use."))
+        panel.progress.connect(self._training_progress)
+        if self.state.loaded is not None and self.state.loaded.kind == "user":
+            panel.show_evaluation(self.state.loaded.evaluation)
+        self._training = panel
+        self.dock.setWidget(panel)
+        panel.runner.start(lambda cancel: tasks.environment_info(), "environment",
+                           on_finished=panel.set_environment)
+        return panel
+
+    def _dock_floated(self, floating: bool) -> None:
+        if floating:  # a floated dock comes up in front of the window, never hidden behind it
+            self.dock.raise_()
+            self.dock.activateWindow()
+
     # ================================================================== settings
     def _restore_settings(self) -> None:
         s = self.settings
-        geometry = s.value("window/geometry")
+        geometry = Keys.geometry.get(s)
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
-            self.resize(*DEFAULT_SIZE)
-        state = s.value("window/state")
+            self.resize(*self._fit_to_screen(DEFAULT_SIZE))
+        state = Keys.state.get(s)
         if state is not None:
             self.restoreState(state)
-        for key, split in (("window/mainSplit", self.main_split), ("window/rightSplit", self.right_split)):
-            value = s.value(key)
+        for key, split in ((Keys.main_split, self.main_split), (Keys.right_split, self.right_split)):
+            value = key.get(s)
             if value is not None:
                 split.restoreState(value)
-        header = s.value("window/tableHeader")
-        if header is not None:
-            self.table.horizontalHeader().restoreState(header)
-        k = s.value("results/limit")
-        if k is not None:
-            self.k_spin.setValue(int(k))
-        self.map.play_on_click.setChecked(str(s.value("map/playOnClick", "false")).lower() == "true")
-        self.training.load_settings(s)
+        self.k_spin.setValue(Keys.results_limit.get(s))
+        self.map.play_on_click.setChecked(Keys.play_on_click.get(s))
+        self._clamp_to_screen()
 
     def save_settings(self) -> None:
         s = self.settings
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState())
-        s.setValue("window/mainSplit", self.main_split.saveState())
-        s.setValue("window/rightSplit", self.right_split.saveState())
-        s.setValue("window/tableHeader", self.table.horizontalHeader().saveState())
-        s.setValue("results/limit", self.k_spin.value())
-        s.setValue("map/playOnClick", self.map.play_on_click.isChecked())
-        self.training.save_settings(s)
+        Keys.geometry.set(s, self.saveGeometry())
+        Keys.state.set(s, self.saveState())
+        Keys.main_split.set(s, self.main_split.saveState())
+        Keys.right_split.set(s, self.right_split.saveState())
+        Keys.results_limit.set(s, self.k_spin.value())
+        Keys.play_on_click.set(s, self.map.play_on_click.isChecked())
+        if self.state.wip.path and self.state.wip.status != "failed":
+            Keys.last_wip.set(s, self.state.wip.path)
+        if self.state.loaded is not None:
+            saved = self.interp.explore_settings()
+            Keys.explore_mode.set(s, saved["mode"])
+            Keys.explore_anchors.set(s, saved["anchors"])
+            Keys.explore_target.set(s, saved["target"])
+            Keys.explore_amount.set(s, saved["amount"])
+            Keys.explore_model.set(s, self.state.loaded.model_path)
+        if self._training is not None:
+            self._training.save_settings(s)
         s.sync()
 
+    def _available(self):
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        return None if screen is None else screen.availableGeometry()
+
+    def _fit_to_screen(self, size) -> tuple[int, int]:
+        avail = self._available()
+        if avail is None:
+            return size
+        return min(size[0], avail.width()), min(size[1], avail.height())
+
+    def _clamp_to_screen(self) -> None:
+        w, h = self._fit_to_screen((self.width(), self.height()))
+        if (w, h) != (self.width(), self.height()):
+            self.resize(w, h)
+
     def reset_layout(self) -> None:
-        self.resize(*DEFAULT_SIZE)
+        self.resize(*self._fit_to_screen(DEFAULT_SIZE))
         self.main_split.setSizes([770, 610])
         self.right_split.setSizes([520, 340])
         self.addDockWidget(Qt.RightDockWidgetArea, self.dock)
         self.dock.setFloating(False)
 
     # ================================================================== model
-    @property
-    def finder(self):
-        return None if self.loaded is None else self.loaded.finder
-
-    def start_model(self, prefer_user_model: bool = True) -> None:
-        # queries run where training would, except that a saved "cuda" never stops the app from opening
-        device = "cpu" if self.training.values()["device"] == "cpu" else "auto"
+    def start_model(self, prefer_user_model: bool | None = None) -> None:
+        if prefer_user_model is None:
+            prefer_user_model = Keys.library.get(self.settings) != "demo"
+        saved_device = Keys.training("device").get(self.settings) or "auto"
+        device = "cpu" if saved_device == "cpu" else "auto"  # a saved "cuda" never stops the app opening
         mp, ip, demo, feats = self.model_path, self.index_path, self.use_demo, self.demo_features
-        self.banner.show_message("Opening the model…", progress=True, own_button=False)
-        self.banner.bar.setRange(0, 0)
-        self.map.set_placeholder("Opening the reference library…")
-        self.table.set_empty_text("Opening the reference library…")
-        self._cancel_model_job()
-        self.model_seq += 1
-        seq = self.model_seq
-        self._model_job = self.runner.start(
-            lambda cancel: tasks.startup(mp, ip, demo, prefer_user_model, device, feats, cancel), "startup",
-            on_progress=lambda p: self._startup_progress(seq, p), on_finished=lambda m: self._model_ready(seq, m),
-            on_failed=lambda m: self._model_failed(seq, m))
-
-    def _cancel_model_job(self) -> None:
-        if self._model_job is not None:
-            self._model_job.cancel()  # a newer model wins: its result would be ignored anyway
-            self._model_job = None
+        self.state.open_model(lambda cancel: tasks.startup(mp, ip, demo, prefer_user_model, device, feats, cancel))
 
     def use_demo_library(self) -> None:
         self.model_path = self.index_path = None
         self.use_demo = True
+        Keys.library.set(self.settings, "demo")
         self.start_model(prefer_user_model=False)
 
-    def _startup_progress(self, seq: int, p) -> None:
-        if seq != self.model_seq:
+    def use_user_library(self) -> None:
+        """Back from the demo to the library trained from this app, without a restart."""
+        if not self._user_model_exists():
+            self._status("No trained library yet: choose your reference folder and train (Library › Train).",
+                         error=True)
             return
+        self.model_path = self.index_path = None
+        Keys.library.set(self.settings, "user")
+        self.start_model(prefer_user_model=True)
+
+    @staticmethod
+    def _user_model_exists() -> bool:
+        model, index = tasks.user_model_paths()
+        return Path(model).exists() and Path(index).exists()
+
+    def _update_library_actions(self) -> None:
+        kind = None if self.state.loaded is None else self.state.loaded.kind
+        self.user_library_action.setEnabled(self._user_model_exists() and kind != "user")
+        self.demo_action.setEnabled(kind != "demo")
+
+    def _model_trained(self, outcome) -> None:
+        self.model_path = self.index_path = None
+        Keys.library.set(self.settings, "user")
+        self.state.set_model(outcome.loaded)
+        self._status(f"New model in use: {outcome.result.n_tracks} references.")
+
+    def _training_progress(self, p) -> None:
+        if p.stage == "extract" and p.total:
+            self._status(f"Training: extracting {p.done} / {p.total}", timeout=0)
+        elif p.stage == "train" and p.done:
+            self._status(f"Training: {p.message}", timeout=0)
+
+    # ================================================================== state -> widgets
+    def _on_state(self, event: str, payload) -> None:
+        if self._closing:
+            return
+        if event == "model":
+            self._render_model()
+        elif event == "model_progress":
+            self._startup_progress(payload)
+        elif event == "wip":
+            self._render_wip()
+        elif event == "wip_audio":
+            self._render_wip_audio(payload)
+        elif event == "selection":
+            self._render_selection()
+        elif event == "reference_audio":
+            self._render_reference(payload)
+        elif event == "blend":
+            self.interp.render_blend(payload)
+        elif event == "message":
+            self._status(str(payload), error=True)
+
+    def _set_placeholders(self, text: str) -> None:
+        self.map.set_placeholder(text)
+        self.table.set_empty_text(text)
+
+    def _render_model(self) -> None:
+        st = self.state
+        if st.model_status == "opening":
+            self.banner.show_message("Opening the model…", progress=True, own_button=False)
+            self.banner.bar.setRange(0, 0)
+            self._set_placeholders("Opening the reference library…")
+        elif st.model_status == "empty":
+            self.banner.show_message(
+                "<b>No model yet.</b> Choose a folder of your reference tracks and train (Library › Train), "
+                "or open the built-in demo library (Library › Use the demo library).")
+            self.model_label.setText("No model loaded")
+            self._set_placeholders("No reference library yet: choose your reference folder and train "
+                                   "(Library › Train).")
+        elif st.model_status == "failed":
+            self.banner.show_message(f"<b>Could not open a model:</b> {html.escape(st.model_message)}<br>Choose a "
+                                     "folder of your reference tracks and train (Library › Train).", error=True)
+            self._status(st.model_message, error=True)
+            self._set_placeholders("No reference library loaded.")
+            self.modelFailed.emit(st.model_message)
+        elif st.model_status == "ready":
+            self._install_model(st.loaded)
+
+    def _startup_progress(self, p) -> None:
         if p.stage in ("synth", "extract", "train", "evaluate") and p.total:
             what = {"synth": "Rendering the demo tracks", "extract": "Analysing the demo tracks",
                     "train": "Training the demo model", "evaluate": "Evaluating the demo model"}[p.stage]
@@ -510,54 +526,19 @@ class MainWindow(QMainWindow):
             self.banner.bar.setRange(0, p.total)
             self.banner.bar.setValue(p.done)
             self.model_label.setText("Building the demo library…")
-            wait = "The demo library is being built; its references appear here when it is ready."
-            self.map.set_placeholder(wait)
-            self.table.set_empty_text(wait)
+            self._set_placeholders("The demo library is being built; its references appear here when it is ready.")
         elif p.message:
             self.banner.text.setText(html.escape(p.message))
         if p.info.get("warning"):
             self._status(p.message, error=True)
 
-    def _model_ready(self, seq: int, loaded) -> None:
-        if seq != self.model_seq:
-            return  # a newer startup job or a trained model replaced this one
-        if loaded is None:
-            self.banner.show_message(
-                "<b>No model yet.</b> Choose a folder of your reference tracks and train (Library › Train), "
-                "or open the built-in demo library (Library › Use the demo library).")
-            self.model_label.setText("No model loaded")
-            none = "No reference library yet: choose your reference folder and train (Library › Train)."
-            self.map.set_placeholder(none)
-            self.table.set_empty_text(none)
-            return
-        self.set_model(loaded)
-
-    def _model_failed(self, seq: int, message: str) -> None:
-        if seq != self.model_seq:
-            return
-        self.banner.show_message(f"<b>Could not open a model:</b> {html.escape(message)}<br>Choose a folder of "
-                                 "your reference tracks and train (Library › Train).", error=True)
-        self._status(message, error=True)
-        none = "No reference library loaded."
-        self.map.set_placeholder(none)
-        self.table.set_empty_text(none)
-        self.modelFailed.emit(message)
-
-    def set_model(self, loaded: tasks.LoadedModel) -> None:
-        """Swap in a loaded model (UI work only: the Finder was built in a worker)."""
-        self.loaded = loaded
+    def _install_model(self, loaded) -> None:
         finder = loaded.finder
-        self.ref_cache.clear()
-        self.selected_position = None
-        self.table.neighbours.set_library(finder.tracks, finder.cluster_names)
-        self.results_title.setText(f"References ({len(finder.tracks)})")
+        self.results.render_library(finder)
         self.map.set_library(finder.tracks, finder.cluster_names)
-        self.interp.set_finder(finder)
-        self.interp.set_wip(None)
+        self.interp.model_changed()
         if self.player is not None:
             self.player.clear("B")
-        self.wave_b.clear()
-        self.ref_audio = None
         self._play_when_decoded = None
         self._update_transport()
         kind = {"demo": "Demo library", "user": "Your library", "custom": "Model"}.get(loaded.kind, "Model")
@@ -566,236 +547,178 @@ class MainWindow(QMainWindow):
             self.banner.show_message(
                 "<b>You're exploring the built-in demo library</b> (synthetic trance). Drop your WIP on the "
                 "window to try it, then point the app at your own reference tracks: "
-                "<i>Use my own references…</i> (or Library › Train).", demo_button=bool(loaded.demo_wip))
+                "<i>Use my own references…</i> (or Library › Train).", demo_button=True)
+            self._render_demo_audio(loaded)
         else:
             self.banner.hide()
-        if loaded.kind == "user":
-            self.training.show_evaluation(loaded.evaluation)
+        if loaded.kind == "user" and self._training is not None:
+            self._training.show_evaluation(loaded.evaluation)
+        self._restore_session(loaded)
         self.modelLoaded.emit(loaded)
-        path = self.pending_query or self.query_path
-        self.pending_query = None
-        if path:
-            self._start_query(path)
+
+    def _restore_session(self, loaded) -> None:
+        """Once, after the first model: the Explore anchors and mode, and the last WIP."""
+        if self._restore_explore:
+            self._restore_explore = False
+            s = self.settings
+            if Keys.explore_model.get(s) == loaded.model_path:
+                self.interp.restore({"mode": Keys.explore_mode.get(s), "anchors": Keys.explore_anchors.get(s),
+                                     "target": Keys.explore_target.get(s), "amount": Keys.explore_amount.get(s)})
+        if self._restore_wip:
+            last, self._restore_wip = self._restore_wip, ""
+            if self.state.wip.path is None and Path(last).is_file():
+                self.open_query(last)
+
+    def _render_demo_audio(self, loaded) -> None:
+        """Shipped demo assets: render the demo audio in the background (only playback needs it)."""
+        from trance_finder import demo
+
+        missing = demo.demo_audio_missing(loaded.finder.tracks)
+        if not missing or (self._demo_render is not None and self._demo_render.running):
+            return
+
+        def progress(p):
+            if p.total:
+                self.model_label.setText(f"Demo library · rendering its audio for playback: {p.done} / {p.total}")
+
+        def done(_folder):
+            self.model_label.setText(f"Demo library · {len(loaded.finder.tracks)} references · {loaded.features}")
+            self._status("The demo audio is ready: references play now.")
+
+        self._demo_render = self.runner.start(lambda cancel: demo.render_demo_audio(cancel), "demo-audio",
+                                              on_progress=progress, on_finished=done,
+                                              on_failed=lambda m: self._status(f"Demo audio: {m}", error=True))
+
+    def _render_wip(self) -> None:
+        st = self.state
+        wip = st.wip
+        self.header.render(wip, st.finder is not None)
+        self.results.render_wip(st)
+        self.ab_area.render_wip(wip)
+        if wip.outcome is not None:
+            top = [n.position for n in wip.outcome.result.neighbours]
+            self.map.set_query(wip.outcome.result.xy, top)
         else:
-            self._reset_query_view()
+            self.map.clear_query()
+        self.interp.wip_changed()
+        if wip.status == "done" and wip.outcome is not self._announced:
+            self._announced = wip.outcome
+            self._status(f"{wip.name}: analysed in {wip.outcome.result.seconds:.1f} s", timeout=8000)
+            if st.selected is not None:
+                self.table.select_position(st.selected)
+                self.table.setFocus()
+            self.queryFinished.emit(wip.outcome)
+        elif wip.status == "failed" and wip.error and self._announced != ("failed", wip.path, wip.error):
+            self._announced = ("failed", wip.path, wip.error)
+            self._status(wip.error, error=True)
+            self.queryFailed.emit(wip.error)
+        elif wip.status == "analysing" and self._announced != ("analysing", wip.path):
+            self._announced = ("analysing", wip.path)
+            self._status(f"Analysing {wip.name}…", timeout=0)
+            self.queryStarted.emit(wip.path)
 
-    def _model_trained(self, outcome) -> None:
-        self.model_path = self.index_path = None
-        self._cancel_model_job()
-        self.model_seq += 1
-        self.set_model(outcome.loaded)
-        self._status(f"New model in use: {outcome.result.n_tracks} references.")
+    def _render_wip_audio(self, audio) -> None:
+        self.ab_area.render_wip(self.state.wip)
+        if self.player is not None:
+            if audio is None:
+                if self.player.has_source("A"):
+                    if self.player.active == "A":
+                        self.player.stop()
+                    self.player.clear("A")
+            elif audio.buffer is not None:
+                if self.player.active == "A":
+                    self.player.stop()
+                self.player.set_source(audio.buffer, audio.samplerate, audio.gain_db, "A", audio.title,
+                                       lufs=audio.lufs)
+        self._update_transport()
+        if audio is not None:
+            self.wipDecoded.emit(audio)
 
-    def _training_progress(self, p) -> None:
-        if p.stage == "extract" and p.total:
-            self._status(f"Training: extracting {p.done} / {p.total}", timeout=0)
-        elif p.stage == "train" and p.done:
-            self._status(f"Training: {p.message}", timeout=0)
+    def _render_selection(self) -> None:
+        pos = self.state.selected
+        self.map.set_selected(pos)
+        if pos is not None and self.table.selected_position() != pos:
+            self.table.select_position(pos)
+        self.results.render_tags(self.state)
 
-    # ================================================================== queries
-    def choose_query(self) -> None:
-        start = str(Path(self.query_path).parent) if self.query_path else ""
-        path, _ = QFileDialog.getOpenFileName(self, "Open a WIP bounce", start, FILE_FILTER)
-        if path:
-            self.open_query(path)
-
-    def try_demo_wip(self) -> None:
-        if self.loaded is not None and self.loaded.demo_wip:
-            self.open_query(self.loaded.demo_wip)
+    def _render_reference(self, audio) -> None:
+        st = self.state
+        title = Path(st.track(st.target)["path"]).stem if st.target is not None and st.finder is not None else ""
+        self.ab_area.render_reference(audio, title)
+        if audio is None or isinstance(audio, str):
+            if audio is None:
+                self._play_when_decoded = None  # never start some later reference by surprise
             return
-        self._status("Preparing the demo WIP…", timeout=0)
-        self.runner.start(lambda cancel: tasks.make_demo_wip(), "demo-wip", on_finished=self.open_query,
-                          on_failed=lambda m: self._status(m, error=True))
-
-    def open_query(self, path) -> bool:
-        path = str(path)
-        if not is_audio_file(path):
-            self._show_query_error(f"{Path(path).name} is not an audio file this app reads "
-                                   f"({', '.join(e.lstrip('.') for e in AUDIO_EXTENSIONS)}).")
-            return False
-        self.query_path = path
-        if self.finder is None:
-            self.pending_query = path
-            self.query_title.setText(Path(path).name)
-            self.query_sub.setText("Waiting for the model to open; the WIP is analysed right after.")
-            self.busy.setVisible(True)
-            return True
-        self._start_query(path)
-        return True
-
-    def _start_query(self, path: str) -> None:
-        self.query_seq += 1
-        seq, finder, k = self.query_seq, self.finder, max(10, self.k_spin.value())
-        self.error_label.setVisible(False)
-        self.query_title.setText(Path(path).name)
-        self.query_sub.setText("Analysing…")
-        self.busy.setVisible(True)
-        self._status(f"Analysing {Path(path).name}…", timeout=0)
-        self.queryStarted.emit(path)
-        previous = getattr(self, "_query_job", None)
-        if previous is not None:
-            previous.cancel()  # a newer drop wins: stop analysing the old file
-        self._query_job = self.runner.start(lambda cancel: tasks.run_query(finder, path, k, cancel), "query",
-                                            on_finished=lambda out: self._query_done(seq, out),
-                                            on_failed=lambda m: self._query_failed(seq, m))
-        if self.wip_audio is None or not self.wip_audio.is_current(path):
-            self.wave_a.set_loading(Path(path).name)
-
-    def _decode_wip(self, seq: int, path: str) -> None:
-        """Decode the whole WIP for playback, the waveform and its loudness. Started once the ranked list
-        is shown: on a small machine the two jobs would otherwise slow each other down."""
-        if self.wip_audio is not None and self.wip_audio.is_current(path):
-            return  # same file, unchanged on disk (a re-bounce to the same path is decoded again)
-        rate = self.player.samplerate if self.player is not None else None
-        channels = self.player.channels if self.player is not None else 2
-        self.runner.start(lambda cancel: tasks.decode_for_playback(path, rate, channels), "decode-wip",
-                          on_finished=lambda a: self._wip_decoded(seq, a),
-                          on_failed=lambda m: self._wip_decode_failed(seq, m))
-
-    def _query_done(self, seq: int, out: tasks.QueryOutcome) -> None:
-        if seq != self.query_seq:
-            return
-        self._decode_wip(seq, out.path)
-        self.busy.setVisible(False)
-        self.query_outcome = out
-        r = out.result
-        q = r.query
-        self.query_sub.setText(str(Path(out.path).parent))
-        self.stats["duration"].setText(fmt_duration(q.duration) if q else "—")
-        lufs = self.wip_audio.lufs if self.wip_audio is not None and self.wip_audio.is_current(out.path) else (
-            q.lufs if q else None)
-        self.stats["lufs"].setText(fmt_lufs(lufs))
-        tempo = q.dna.get("tempo") if q else None
-        self.stats["tempo"].setText("—" if tempo is None else f"{float(tempo):.1f} BPM")
-        self.cluster_label.setText(r.cluster or "—")
-        self.confidence.setValue(int(round(100 * r.confidence)))
-        self.confidence.setVisible(bool(r.cluster))
-        self.confidence.setToolTip("How clearly the WIP sits in this cluster rather than the others: "
-                                   + ", ".join(f"{k} {v:.0%}" for k, v in sorted(r.cluster_scores.items(),
-                                                                                key=lambda kv: -kv[1])[:4]))
-        self.table.neighbours.set_ranking(out.ranking.order, out.ranking.similarity)
-        self.results_title.setText("Closest references")
-        top = [n.position for n in r.neighbours]
-        self.map.set_query(r.xy, top)
-        self.interp.set_wip(r.vector, Path(out.path).stem)
-        self._status(f"{Path(out.path).name}: analysed in {r.seconds:.1f} s", timeout=8000)
-        if top:
-            self.table.select_position(top[0])
-            self.table.setFocus()
-        self._update_tags()
-        self.queryFinished.emit(out)
-
-    def _query_failed(self, seq: int, message: str) -> None:
-        if seq != self.query_seq:
-            return
-        self._show_query_error(message)
-        self.queryFailed.emit(message)
-
-    def _show_query_error(self, message: str) -> None:
-        self.busy.setVisible(False)
-        self.error_label.setText(message)
-        self.error_label.setVisible(True)
-        self.query_sub.setText("Could not analyse this file.")
-        self._status(message, error=True)
-
-    def _reset_query_view(self) -> None:
-        self.query_title.setText(DROP_HINT)
-        self.query_sub.setText(DROP_SUB)
-        self.confidence.setVisible(False)
-        for v in self.stats.values():
-            v.setText("—")
-        self.cluster_label.setText("—")
-        self.confidence.setValue(0)
-        self.busy.setVisible(False)
-
-    def _limit_changed(self, k: int) -> None:
-        self.table.neighbours.set_limit(k)
-        if self.selected_position is not None:
-            self.table.select_position(self.selected_position)
-
-    def _update_tags(self) -> None:
-        out = self.query_outcome
-        if out is None or not out.top_tags:
-            self.tags_label.setVisible(False)
-            return
-        wip_tags = [name for name, _ in out.top_tags[:5]]
-        text = f"<span style='color:{theme.MUTED}'>WIP tags</span>&nbsp; {chips(wip_tags, theme.ACCENT)}"
-        if self.selected_position is not None and self.finder is not None:
-            rec = self.finder.tracks[self.selected_position]
-            ref_tags = [t[0] for t in rec.get("tags", [])]
-            wip_set = {name for name, _ in out.top_tags}
-            shared = [t for t in ref_tags if t in wip_set]
-            title = html.escape(rec.get("title", ""))
-            text += (f"<br><span style='color:{theme.MUTED}'>Shared with {title}</span>&nbsp; "
-                     + (chips(shared, theme.ACCENT_2) if shared else f"<span style='color:{theme.MUTED}'>none of the "
-                        "top tags</span>"))
-        self.tags_label.setText(text)
-        self.tags_label.setVisible(True)
-
-    # ================================================================== references
-    def select_reference(self, position: int) -> None:
-        """Select a reference everywhere (table, map); the table emits positionSelected."""
-        if not self.table.select_position(int(position)):
-            return
-        self.table.setFocus()
-
-    def _reference_selected(self, position: int) -> None:
-        self.selected_position = position
-        self.map.set_selected(position)
-        self._update_tags()
-        self._load_reference(position)
-
-    def _load_reference(self, position: int) -> None:
-        if self.finder is None:
-            return
-        path = self.finder.tracks[position]["path"]
-        cached = self.ref_cache.get(path)
-        if cached is not None:
-            self.ref_cache.move_to_end(path)
-            self._install_reference(cached)
-            return
-        self.wave_b.set_loading(Path(path).stem)
-        rate = self.player.samplerate if self.player is not None else None
-        channels = self.player.channels if self.player is not None else 2
-        self.ref_loader.submit(lambda: tasks.decode_for_playback(path, rate, channels))
-
-    def _reference_decoded(self, audio: tasks.PlaybackAudio) -> None:
-        self.ref_cache[audio.path] = audio
-        while len(self.ref_cache) > REF_CACHE:
-            self.ref_cache.popitem(last=False)
-        if self.selected_position is not None and self.finder is not None \
-                and self.finder.tracks[self.selected_position]["path"] == audio.path:
-            self._install_reference(audio)
-        self.referenceDecoded.emit(audio)
-
-    def _reference_failed(self, message: str) -> None:
-        self._play_when_decoded = None  # never start some later reference by surprise
-        self._status(f"Could not play that reference: {message}", error=True)
-
-    def _install_reference(self, audio: tasks.PlaybackAudio) -> None:
-        self.ref_audio = audio
-        self.wave_b.set_audio(audio.title, audio.peaks, audio.duration)
         if self.player is not None and audio.buffer is not None:
             self.player.set_source(audio.buffer, audio.samplerate, audio.gain_db, "B", audio.title,
                                    lufs=audio.lufs)
         self._update_transport()
+        self.referenceDecoded.emit(audio)
         if self._play_when_decoded == audio.path:
             self._play_when_decoded = None
             if self.player is not None:
                 self._play("B")
         self._tick()
 
+    def _display_path(self, track: dict) -> str:
+        finder = self.state.finder
+        if finder is None:
+            return str(track.get("path", ""))
+        try:
+            return self.state.display_path(finder.tracks.index(track))
+        except ValueError:
+            return str(track.get("path", ""))
+
+    # ================================================================== queries
+    def choose_query(self) -> None:
+        start = Keys.open_folder.get(self.settings) or (
+            str(Path(self.state.wip.path).parent) if self.state.wip.path else "")
+        path, _ = QFileDialog.getOpenFileName(self, "Open a WIP bounce", start, _file_filter())
+        if path:
+            Keys.open_folder.set(self.settings, str(Path(path).parent))
+            self.open_query(path)
+
+    def try_demo_wip(self) -> None:
+        if self.state.loaded is not None and self.state.loaded.demo_wip:
+            self.open_query(self.state.loaded.demo_wip)
+            return
+        self._status("Preparing the demo WIP…", timeout=0)
+        self.runner.start(lambda cancel: tasks.make_demo_wip(), "demo-wip", on_finished=self.open_query,
+                          on_failed=lambda m: self._status(m, error=True))
+
+    def open_query(self, path) -> bool:
+        """Intent: analyse ``path`` (drop, Open…, the command line)."""
+        self.state.k = max(10, self.k_spin.value())
+        return self.state.open_wip(str(path), is_audio=_is_audio)
+
+    def _limit_changed(self, k: int) -> None:
+        self.state.k = k
+        self.table.neighbours.set_limit(k)
+        if self.state.selected is not None:
+            self.table.select_position(self.state.selected)
+
+    # ================================================================== references
+    def select_reference(self, position: int) -> None:
+        """Select a reference everywhere (table, map); the table tells AppState."""
+        if not self.table.select_position(int(position)):
+            return
+        self.table.setFocus()
+
     def play_reference(self, position: int) -> None:
         """Audition a reference (Space in the table, double-click, map click with 'Play on click')."""
-        if self.finder is None:
+        if self.state.finder is None:
             return
-        if self.selected_position != position:
+        if self.state.selected != position:
             self.select_reference(position)
         if self.player is None:
             self._status(NO_AUDIO_TIP)
             return
-        path = self.finder.tracks[position]["path"]
-        if self.ref_audio is not None and self.ref_audio.path == path:
+        path = self.state.track(position)["path"]
+        if not Path(path).exists() and self._demo_render is not None and self._demo_render.running:
+            self._status("The demo audio is still being rendered; this reference plays in a moment.")
+            return
+        ref = self.ref_audio
+        if ref is not None and ref.path == path:
             if self.player.active == "B" and self.player.playing:
                 self.player.pause()
             else:
@@ -804,47 +727,20 @@ class MainWindow(QMainWindow):
             self._play_when_decoded = path
         self._tick()
 
-    # ================================================================== WIP audio
-    def _wip_decoded(self, seq: int, audio: tasks.PlaybackAudio) -> None:
-        if self.query_path != audio.path:
-            return
-        self.wip_audio = audio
-        self.wave_a.set_audio(audio.title, audio.peaks, audio.duration)
-        self.stats["lufs"].setText(fmt_lufs(audio.lufs))
-        if self.player is not None and audio.buffer is not None:
-            if self.player.active == "A":
-                self.player.stop()
-            self.player.set_source(audio.buffer, audio.samplerate, audio.gain_db, "A", audio.title,
-                                   lufs=audio.lufs)
-        self._update_transport()
-        self.wipDecoded.emit(audio)
-
-    def _wip_decode_failed(self, seq: int, message: str) -> None:
-        if seq == self.query_seq:
-            self.wave_a.clear()
-            self._status(f"Could not decode the WIP for playback: {message}", error=True)
-
     # ================================================================== transport
     def _update_transport(self) -> None:
+        audio_mod = sys.modules.get("trance_finder.core.audio")  # loaded by the first job; not at start-up
+        target_lufs = None if audio_mod is None else audio_mod.TARGET_LUFS
         has_player = self.player is not None
         a = has_player and self.player.has_source("A")
         b = has_player and self.player.has_source("B")
-        for w, ok in ((self.play_wip_button, a), (self.play_ref_button, b), (self.ab_button, a and b),
-                      (self.stop_button, a or b)):
+        for w, ok in zip(self.ab_area.buttons, (a, b, a and b, a or b)):
             w.setEnabled(ok)
             w.setToolTip(w.toolTip().split("\n\n")[0] + ("" if has_player else f"\n\n{self.player_reason}"))
         for act, ok in ((self.play_wip_action, a), (self.play_ref_action, b), (self.ab_action, a and b),
                         (self.stop_action, a or b)):
             act.setEnabled(ok)
-        parts = []
-        for slot, ok in (("A", a), ("B", b)):
-            if ok:
-                parts.append(f"{slot} {fmt_gain(self.player.source(slot).gain_db)}")
-        match = "Loudness-matched" + (": " + " · ".join(parts) if parts else "")
-        self.gain_label.setText(match if has_player else "Playback off: no audio output device")
-        self.gain_label.setToolTip("Both sides are played at the loudness of the quieter one (never boosted, so "
-                                   f"nothing clips; a side alone is turned down to {TARGET_LUFS:.0f} LUFS at most), "
-                                   "so you compare sound, not level." if has_player else self.player_reason)
+        self.ab_area.render_gains(self.player, self.player_reason, target_lufs)
 
     def play_slot(self, slot: str) -> None:
         if self.player is None or not self.player.has_source(slot):
@@ -888,25 +784,14 @@ class MainWindow(QMainWindow):
         self._tick()
 
     def _tick(self) -> None:
-        p = self.player
-        if p is None:
-            return
-        frac = p.fraction
-        self.wave_a.set_fraction(frac)
-        self.wave_b.set_fraction(frac)
-        self.wave_a.set_active(p.active == "A" and p.has_source("A"))
-        self.wave_b.set_active(p.active == "B" and p.has_source("B"))
-        self.time_label.setText(f"{p.active}  {fmt_time(p.position)} / {fmt_time(p.duration)}")
-        playing = p.playing
-        self.play_wip_button.setText("❚❚  WIP" if playing and p.active == "A" else "▶  WIP")
-        self.play_ref_button.setText("❚❚  Reference" if playing and p.active == "B" else "▶  Reference")
+        self.ab_area.render_player(self.player)
 
     # ================================================================== drag and drop
     @staticmethod
     def _audio_paths(mime) -> list[str]:
         if not mime.hasUrls():
             return []
-        return [u.toLocalFile() for u in mime.urls() if u.isLocalFile() and is_audio_file(u.toLocalFile())]
+        return [u.toLocalFile() for u in mime.urls() if u.isLocalFile() and _is_audio(u.toLocalFile())]
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802
         if self._audio_paths(event.mimeData()):
@@ -939,12 +824,27 @@ class MainWindow(QMainWindow):
     # ================================================================== misc
     def show_training(self) -> None:
         first = not self.dock.isVisible()
+        panel = self._ensure_training()
         self.dock.show()
         self.dock.raise_()
         if first and not self.dock.isFloating():
-            self.resizeDocks([self.dock], [440], Qt.Horizontal)
-        if not self.training.folder.text():
-            self.training.folder.setFocus()
+            # never wider than the window can give without growing past the screen
+            room = self.width() - self.centralWidget().minimumSizeHint().width() - 24
+            self.resizeDocks([self.dock], [max(panel.minimumWidth(), min(DOCK_WIDTH, room))], Qt.Horizontal)
+        if not panel.folder.text():
+            panel.folder.setFocus()
+
+    def use_own_references(self) -> None:
+        """"Use my own references…": open the panel (or bring it forward) and point at the folder field."""
+        panel = self._ensure_training()
+        self.show_training()
+        if self.dock.isFloating():
+            self.dock.activateWindow()
+        panel.folder.setFocus()
+        panel.folder.selectAll()
+        panel.lib_box.setStyleSheet(f"QGroupBox {{ border: 2px solid {theme.ACCENT}; }}")
+        QTimer.singleShot(1600, panel.lib_box, lambda: panel.lib_box.setStyleSheet(""))  # dies with the box
+        self._status("Choose the folder with your reference tracks (Browse…), then press Train.", timeout=8000)
 
     def choose_reference_folder(self) -> None:
         self.show_training()
@@ -953,12 +853,24 @@ class MainWindow(QMainWindow):
     def open_log_folder(self) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(app_paths.user_log_dir())))
 
-    def about(self) -> None:
+    def about_text(self) -> str:
         from trance_finder import __version__
 
-        QMessageBox.about(self, "About Trance Finder",
-                          f"<b>Trance Finder</b> {__version__}<br>Finds which of your reference tracks a "
-                          "work-in-progress sounds closest to.")
+        keys = "".join(f"<tr><td><b>{html.escape(k)}</b>&nbsp;&nbsp;</td><td>{html.escape(v)}</td></tr>"
+                       for k, v in SHORTCUTS)
+        return (f"<b>Trance Finder</b> {__version__}<br>Finds which of your reference tracks a work-in-progress "
+                "sounds closest to, and lets you A/B them loudness-matched.<br><br>"
+                "<b>Credits and licences</b><br>"
+                "musicnn (Pons &amp; Serra, MTG-UPF): pre-trained weights, ISC licence "
+                "(models/LICENSE-musicnn.txt)<br>"
+                "Qt for Python (PySide6, LGPLv3) · pyqtgraph (MIT) · superqt (BSD-3) · PyTorch (BSD-3) · "
+                "FAISS (MIT) · NumPy, SciPy (BSD-3) · pyloudnorm (MIT) · soundfile (BSD-3) · soxr (LGPL-2.1) · "
+                "PyAV / FFmpeg (BSD-3 / LGPL) · sounddevice (MIT) · platformdirs (MIT)<br><br>"
+                f"<b>Shortcuts</b><table>{keys}</table><br>"
+                f"Log folder: {html.escape(str(app_paths.user_log_dir()))}")
+
+    def about(self) -> None:
+        QMessageBox.about(self, "About Trance Finder", self.about_text())
 
     def _status(self, text: str, error: bool = False, timeout: int = 10000) -> None:
         self.statusBar().setStyleSheet(f"color: {theme.BAD};" if error else "")
@@ -970,25 +882,25 @@ class MainWindow(QMainWindow):
             self.overlay.setGeometry(self.centralWidget().rect().adjusted(20, 20, -20, -20))
 
     def shutdown(self) -> None:
-        """Cancel and wait for every worker, close the audio stream (no terminate())."""
+        """Cancel every worker, then wait for them; close the audio stream (no terminate())."""
         if self._closing:
             return
         self._closing = True
         self.playhead_timer.stop()
-        # cancel everything first, then wait: the jobs wind down together, not one after the other
-        self.training.runner.cancel_all()
+        self.state.cancel_all()
+        if self._training is not None:
+            self._training.runner.cancel_all()
         self.interp.worker.cancel()
-        self.ref_loader.cancel()
         self.runner.cancel_all()
-        self.training.shutdown()
+        if self._training is not None:
+            self._training.shutdown()
         self.interp.shutdown()
-        self.ref_loader.shutdown()
         self.runner.shutdown()
         if self.player is not None:
             self.player.close()
 
     def closeEvent(self, event) -> None:  # noqa: N802
-        if self.training.running:
+        if self._training is not None and self._training.running:
             answer = QMessageBox.question(self, "Training is running",
                                           "Cancel training and quit? Your previous model stays as it is.")
             if answer != QMessageBox.Yes:

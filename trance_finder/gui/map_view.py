@@ -32,9 +32,13 @@ def legend_html(names, counts) -> str:
         name = html.escape(c).replace(" ", "&nbsp;").replace("-", "&#8209;")  # keep each entry on one line
         parts.append(f"<span style='color:{colour}; font-size:13pt'>&#9679;</span>&nbsp;{name}"
                      f"&nbsp;<span style='color:{theme.MUTED}'>{counts.get(c, 0)}</span>")
-    legend = " &nbsp;&nbsp; ".join(parts)
-    return (f"{legend} &nbsp;&nbsp; <span style='color:{theme.TEXT}; font-size:13pt'>&#9733;</span>&nbsp;your WIP"
-            f" &nbsp; <span style='color:{theme.BLEND_COLOR}; font-size:12pt'>&#9670;</span>&nbsp;blend")
+    parts.append(f"<span style='color:{theme.TEXT}; font-size:13pt'>&#9733;</span>&nbsp;your&nbsp;WIP")
+    parts.append(f"<span style='color:{theme.BLEND_COLOR}; font-size:12pt'>&#9670;</span>&nbsp;blend")
+    # entries may wrap between each other, never inside one ("your WIP" stays on one line)
+    return " &nbsp; ".join(f"<span style='white-space:nowrap'>{p}</span>" for p in parts)
+
+
+LABEL_ABOVE, LABEL_BELOW = (0.5, 1.6), (0.5, -0.6)
 
 
 class Marker(pg.ScatterPlotItem):
@@ -74,8 +78,11 @@ class MapView(QWidget):
                                       brush=pg.mkBrush(theme.WIP_COLOR))
         self.blend = Marker(size=20, symbol="d", pen=pg.mkPen("w", width=1.5),
                                         brush=pg.mkBrush(theme.BLEND_COLOR))
-        self.wip_label = pg.TextItem("your WIP", color=theme.TEXT, anchor=(0.5, 1.6))
-        self.blend_label = pg.TextItem("blend", color=theme.BLEND_COLOR, anchor=(0.5, 1.7))
+        self.wip_label = pg.TextItem("your WIP", color=theme.TEXT, anchor=LABEL_ABOVE)
+        self.blend_label = pg.TextItem("blend", color=theme.BLEND_COLOR, anchor=LABEL_BELOW)
+        self._wip_xy: tuple[float, float] | None = None
+        self._blend_xy: tuple[float, float] | None = None
+        self.auto_fit = True  # refit on resize until the user pans or zooms
         for item in (self.lines, self.scatter, self.selected, self.wip, self.blend, self.wip_label, self.blend_label):
             self.plot.addItem(item)
         self.selected.setZValue(5)
@@ -88,12 +95,15 @@ class MapView(QWidget):
         self.legend.setTextFormat(Qt.RichText)
         self.legend.setWordWrap(True)
         self.scatter.sigClicked.connect(self._clicked)
+        self.plot.vb.sigRangeChangedManually.connect(self._user_moved)
+        self.plot.vb.sigResized.connect(self._resized)
 
         self.play_on_click = QCheckBox("Play on click")
+        self.play_on_click.setObjectName("playOnClick")
         self.play_on_click.setToolTip("Clicking a point also auditions that reference")
         reset = QPushButton("Fit")
         reset.setToolTip("Zoom to show every reference")
-        reset.clicked.connect(self.fit)
+        reset.clicked.connect(self.refit)
         note = QLabel("2D is approximate: the ranking uses the full embedding.")
         note.setObjectName("hint")
         note.setWordWrap(True)
@@ -134,6 +144,7 @@ class MapView(QWidget):
         self.clear_query()
         self.set_blend(None)
         self.set_selected(None)
+        self.auto_fit = True
         self.fit()
 
     def set_placeholder(self, text: str) -> None:
@@ -142,11 +153,20 @@ class MapView(QWidget):
         if not len(self.tracks):
             self.stack.setCurrentIndex(0)
 
+    def _place_labels(self) -> None:
+        """The WIP and blend labels go on the far sides of their two markers, so they never overlap."""
+        w, b = self._wip_xy, self._blend_xy
+        blend_above = w is None or b is None or b[1] >= w[1]
+        self.blend_label.setAnchor(LABEL_ABOVE if blend_above else LABEL_BELOW)
+        self.wip_label.setAnchor(LABEL_BELOW if blend_above and b is not None else LABEL_ABOVE)
+
     def set_query(self, xy, neighbour_positions) -> None:
         x, y = float(xy[0]), float(xy[1])
         self.wip.setData([x], [y])
         self.wip_label.setPos(x, y)
         self.wip_label.setVisible(True)
+        self._wip_xy = (x, y)
+        self._place_labels()
         pts = []
         for p in list(neighbour_positions)[:N_LINES]:
             pts += [(x, y), tuple(self.xy[p])]
@@ -157,15 +177,21 @@ class MapView(QWidget):
         self.wip.setData([], [])
         self.lines.setData([], [])
         self.wip_label.setVisible(False)
+        self._wip_xy = None
+        self._place_labels()
 
     def set_blend(self, xy) -> None:
         if xy is None:
             self.blend.setData([], [])
             self.blend_label.setVisible(False)
+            self._blend_xy = None
+            self._place_labels()
             return
         self.blend.setData([float(xy[0])], [float(xy[1])])
         self.blend_label.setPos(float(xy[0]), float(xy[1]))
         self.blend_label.setVisible(True)
+        self._blend_xy = (float(xy[0]), float(xy[1]))
+        self._place_labels()
 
     def set_selected(self, position: int | None) -> None:
         if position is None or not 0 <= position < len(self.xy):
@@ -176,6 +202,25 @@ class MapView(QWidget):
     def fit(self) -> None:
         if len(self.xy):
             self.plot.vb.autoRange(items=[self.scatter])
+
+    def refit(self) -> None:
+        self.auto_fit = True
+        self.fit()
+
+    def _user_moved(self, *_args) -> None:
+        self.auto_fit = False
+
+    def _resized(self, *_args) -> None:
+        if self.auto_fit:
+            self.fit()  # every point stays in view whatever size the map gets
+
+    def points_in_view(self) -> bool:
+        """True when every reference lies inside the visible range (tests)."""
+        if not len(self.xy):
+            return True
+        (x0, x1), (y0, y1) = self.plot.vb.viewRange()
+        x, y = self.xy[:, 0], self.xy[:, 1]
+        return bool((x >= x0).all() and (x <= x1).all() and (y >= y0).all() and (y <= y1).all())
 
     # -- interaction --------------------------------------------------------------------------------
     def _tip(self, x, y, data) -> str:

@@ -46,6 +46,7 @@ class NeighbourModel(QAbstractTableModel):
         self._limit = 10
         self._pinned: set[int] = set()
         self.ranked = False
+        self.display_path = lambda t: str(t.get("path", ""))  # the window shows paths relative to the library
 
     # -- data in --------------------------------------------------------------------------------
     def set_library(self, tracks: list[dict], cluster_names: list[str]) -> None:
@@ -56,6 +57,10 @@ class NeighbourModel(QAbstractTableModel):
         order = sorted(range(len(tracks)), key=lambda i: str(tracks[i].get("title", "")).lower())
         self._all = [Row(i, tracks[i]) for i in order]
         self._refresh()
+
+    def show_browse(self) -> None:
+        """Every reference by title again (a new WIP is being analysed: no ranking of another file)."""
+        self.set_library(self._tracks, list(self._cluster_index))
 
     def set_ranking(self, order, similarity) -> None:
         """``order``: positions best first; ``similarity``: cosine by position."""
@@ -159,7 +164,7 @@ class NeighbourModel(QAbstractTableModel):
             if r.pinned and c == COL_TITLE:
                 return QColor(theme.ACCENT_2)
         if role == Qt.ToolTipRole:
-            tip = f"{t.get('path', '')}"
+            tip = f"{t.get('title', '')}\n{self.display_path(t)}"
             if r.pinned:
                 tip += f"\nRank {r.rank}: outside the top {self._limit}, shown because you picked it"
             return tip
@@ -218,18 +223,46 @@ class NeighbourTable(QTableView):
         self.setAlternatingRowColors(True)
         self.setShowGrid(False)
         self.setWordWrap(False)
+        # a long "Artist - Title (mix)" keeps its start and its end: "Artist 2 - Mush…ine (psy)"
+        self.setTextElideMode(Qt.ElideMiddle)
         self.verticalHeader().hide()
         self.verticalHeader().setDefaultSectionSize(28)
         h = self.horizontalHeader()
         h.setHighlightSections(False)
-        h.setSectionResizeMode(COL_TITLE, QHeaderView.Stretch)
-        h.setMinimumSectionSize(36)
-        for col, width in ((COL_RANK, 38), (COL_SIM, 140), (COL_CLUSTER, 170), (COL_TEMPO, 50), (COL_LENGTH, 68)):
-            h.setSectionResizeMode(col, QHeaderView.Interactive)
-            self.setColumnWidth(col, width)
+        h.setMinimumSectionSize(30)
+        h.setStretchLastSection(False)
+        for col in range(len(COLUMNS)):
+            h.setSectionResizeMode(col, QHeaderView.Fixed)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        # Tab leaves the table (arrows move by row); the focus is drawn (theme: QTableView:focus)
+        self.setTabKeyNavigation(False)
         self.setFocusPolicy(Qt.StrongFocus)
         self.selectionModel().currentRowChanged.connect(self._current_changed)
         self.doubleClicked.connect(lambda idx: self._play_row(idx.row()))
+
+    def fit_columns(self) -> None:
+        """Share the width so the title always gets at least half of it (no "Artist 1 - ..." collapse)."""
+        width = max(1, self.viewport().width())
+        wanted = {COL_RANK: 34, COL_SIM: 120, COL_CLUSTER: 150, COL_TEMPO: 46, COL_LENGTH: 56}
+        floor = {COL_RANK: 28, COL_SIM: 56, COL_CLUSTER: 70, COL_TEMPO: 40, COL_LENGTH: 46}
+        others = sum(wanted.values())
+        room = width - max(int(0.5 * width), width - others)  # what the other columns may take
+        if room < others:
+            scale = (room - sum(floor.values())) / max(1, others - sum(floor.values()))
+            scale = max(0.0, scale)
+            widths = {c: int(floor[c] + scale * (wanted[c] - floor[c])) for c in wanted}
+        else:
+            widths = dict(wanted)
+        for col, w in widths.items():
+            self.setColumnWidth(col, w)
+        self.setColumnWidth(COL_TITLE, max(60, width - sum(widths.values())))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self.fit_columns()
+
+    def title_width(self) -> int:
+        return self.columnWidth(COL_TITLE)
 
     def _current_changed(self, current, _previous) -> None:
         pos = self.neighbours.position_at(current.row())

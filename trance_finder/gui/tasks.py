@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 
 from trance_finder import paths as app_paths
-from trance_finder.core import audio as audio_io
 from trance_finder.core.progress import CancelToken, Progress
 
 log = logging.getLogger(__name__)
@@ -84,8 +83,26 @@ def startup(model_path: str | None = None, index_path: str | None = None, use_de
 
     paths = yield from ensure_demo(device=device, cancel=cancel, features=demo_features)
     yield Progress("load", 0, 1, "Loading the demo model")
+    if paths.get("shipped"):
+        try:
+            return load_shipped_demo(paths, device)
+        except Exception as exc:  # made for an older model format: build the demo here instead
+            log.warning("the shipped demo assets did not load (%s); building the demo library", exc)
+            paths = yield from ensure_demo(device=device, cancel=cancel, features=demo_features, use_shipped=False)
     loaded = load_model(paths["model"], paths["index"], "demo", device)
+    loaded.references = paths["library"]
     loaded.demo_wip = demo_query_file()
+    return loaded
+
+
+def load_shipped_demo(paths: dict, device: str = "auto") -> LoadedModel:
+    """The demo model and index shipped with the app; their track paths point into the user's demo
+    library folder, where the audio is rendered in the background (``demo.render_demo_audio``)."""
+    from trance_finder.demo import resolve_track_paths
+
+    loaded = load_model(paths["model"], paths["index"], "demo", device)
+    resolve_track_paths(loaded.finder.tracks, paths["library"])
+    loaded.references = paths["library"]
     return loaded
 
 
@@ -114,6 +131,7 @@ class QueryOutcome:
     result: object  # trance_finder.core.engine.QueryResult
     ranking: Ranking
     top_tags: list[tuple[str, float]]
+    n_windows: int = 0  # analysis windows the first loudness estimate comes from
 
 
 def run_query(finder, path: str, k: int = 10, cancel=None) -> QueryOutcome:
@@ -124,7 +142,12 @@ def run_query(finder, path: str, k: int = 10, cancel=None) -> QueryOutcome:
     if q is not None and q.tags is not None and q.tag_names:
         idx = np.argsort(-np.asarray(q.tags))[:10]
         top_tags = [(q.tag_names[i], float(q.tags[i])) for i in idx]
-    return QueryOutcome(str(path), result, ranking, top_tags)
+    n_windows = 0
+    if q is not None:
+        from trance_finder.core.extract import WindowPlan
+
+        n_windows = len(WindowPlan().windows(float(q.duration)))
+    return QueryOutcome(str(path), result, ranking, top_tags, n_windows)
 
 
 # -- interpolation ----------------------------------------------------------------------------------
@@ -209,9 +232,12 @@ def waveform_peaks(mono: np.ndarray, bins: int = WAVEFORM_BINS) -> np.ndarray:
 
 
 def decode_for_playback(path: str, device_rate: float | None, channels: int = 2,
-                        target_lufs: float = audio_io.TARGET_LUFS) -> PlaybackAudio:
+                        target_lufs: float | None = None) -> PlaybackAudio:
     """Decode the whole file, measure its loudness, make waveform peaks and (when a device rate is
     given) a (frames, channels) buffer resampled to the device rate."""
+    from trance_finder.core import audio as audio_io  # scipy: imported in the worker, not at start-up
+
+    target_lufs = audio_io.TARGET_LUFS if target_lufs is None else target_lufs
     stamp = file_stamp(path)
     audio, sr = audio_io.load(path)  # (channels, n) at the file's rate
     mono = audio_io.to_mono(audio)

@@ -20,8 +20,9 @@ WIP_COLOR = "#ffffff"
 BLEND_COLOR = "#ff5fd2"
 
 # cluster colours: distinct on a dark background (Tableau-like, brightened)
-CLUSTER_COLORS = ["#4cc9f0", "#f72585", "#b5e48c", "#ffb703", "#9d4edd", "#fb8500", "#06d6a0", "#c9a27e",
-                  "#ef476f", "#a0c4ff", "#e9ff70", "#8d99ae"]
+# (every pair at least 25 apart in CIE76 Lab; tests/test_gui_layout.py checks it)
+CLUSTER_COLORS = ["#4cc9f0", "#f72585", "#b5e48c", "#ffb703", "#9d4edd", "#ff6b35", "#06d6a0", "#c9a27e",
+                  "#3a6bff", "#ff99c8", "#8d99ae", "#e9ff70"]
 
 
 def cluster_color(i: int) -> QColor:
@@ -60,6 +61,27 @@ QHeaderView::section {{ background: {PANEL}; color: {MUTED}; border: none; borde
     padding: 4px 6px; font-weight: 600; }}
 QLineEdit, QSpinBox, QDoubleSpinBox, QComboBox {{ background: {BASE}; border: 1px solid {BORDER};
     border-radius: 5px; padding: 3px 6px; min-height: 20px; }}
+QSpinBox, QDoubleSpinBox {{ padding-right: 20px; }}
+QSpinBox::up-button, QDoubleSpinBox::up-button {{ subcontrol-origin: border; subcontrol-position: top right;
+    width: 18px; border-left: 1px solid {BORDER}; border-top-right-radius: 5px; background: #2a2f38; }}
+QSpinBox::down-button, QDoubleSpinBox::down-button {{ subcontrol-origin: border;
+    subcontrol-position: bottom right; width: 18px; border-left: 1px solid {BORDER};
+    border-bottom-right-radius: 5px; background: #2a2f38; }}
+QSpinBox::up-button:hover, QDoubleSpinBox::up-button:hover, QSpinBox::down-button:hover,
+    QDoubleSpinBox::down-button:hover {{ background: #333a45; }}
+QSpinBox::up-arrow, QDoubleSpinBox::up-arrow {{ width: 0; height: 0; border-left: 4px solid transparent;
+    border-right: 4px solid transparent; border-bottom: 5px solid {TEXT}; }}
+QSpinBox::down-arrow, QDoubleSpinBox::down-arrow {{ width: 0; height: 0; border-left: 4px solid transparent;
+    border-right: 4px solid transparent; border-top: 5px solid {TEXT}; }}
+QSpinBox::up-arrow:disabled, QDoubleSpinBox::up-arrow:disabled {{ border-bottom-color: #5d6470; }}
+QSpinBox::down-arrow:disabled, QDoubleSpinBox::down-arrow:disabled {{ border-top-color: #5d6470; }}
+QCheckBox {{ color: {TEXT}; spacing: 6px; }}
+QCheckBox::indicator {{ width: 14px; height: 14px; border: 1px solid {MUTED}; border-radius: 3px;
+    background: {BASE}; }}
+QCheckBox::indicator:checked {{ background: {ACCENT}; border-color: {ACCENT}; }}
+QLineEdit:focus, QSpinBox:focus, QDoubleSpinBox:focus, QComboBox:focus, QTableView:focus, QTreeView:focus,
+    QListWidget:focus {{ border: 1px solid {ACCENT}; }}
+QPushButton:focus, QToolButton:focus, QCheckBox:focus {{ outline: none; border: 1px solid {ACCENT}; }}
 QComboBox QAbstractItemView {{ background: {PANEL}; selection-background-color: #1d4e57; }}
 QProgressBar {{ background: {BASE}; border: 1px solid {BORDER}; border-radius: 5px; text-align: center;
     min-height: 16px; }}
@@ -71,7 +93,6 @@ QTabWidget::pane {{ border: 1px solid {BORDER}; border-radius: 6px; top: -1px; }
 QTabBar::tab {{ background: {PANEL}; color: {MUTED}; padding: 6px 14px; border: 1px solid {BORDER};
     border-bottom: none; border-top-left-radius: 6px; border-top-right-radius: 6px; margin-right: 2px; }}
 QTabBar::tab:selected {{ color: {TEXT}; background: #262b33; }}
-QDockWidget {{ titlebar-close-icon: none; }}
 QDockWidget::title {{ background: {PANEL}; padding: 6px; font-weight: 600; }}
 QSplitter::handle {{ background: {BG}; }}
 QSplitter::handle:horizontal {{ width: 6px; }}

@@ -1,6 +1,8 @@
-"""Library & training panel: the reference folder, feature set, training settings and device; runs
-``train_library`` in a worker with progress, ETA, a live loss curve, Cancel, the evaluation numbers
-and the list of skipped files. The previous model stays in use until a new one has loaded."""
+"""Library & training panel: the reference folder (with a summary: files, total length), feature set,
+training settings (defaults from ``trance_finder.settings``, i.e. the core dataclasses) and device;
+runs ``train_library`` in a worker with one progress bar over all phases, an ETA, a live loss curve,
+Cancel, the evaluation numbers and the list of skipped files (with their reasons). The previous model
+stays in use until a new one has loaded."""
 
 from __future__ import annotations
 
@@ -8,20 +10,20 @@ import math
 import time
 
 import pyqtgraph as pg
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
+    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -33,13 +35,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from trance_finder import settings
 from trance_finder.gui import tasks, theme
-from trance_finder.gui.workers import JobRunner
+from trance_finder.gui.workers import JobRunner, LatestOnly
 
 FEATURE_SETS = [("musicnn+dsp", "musicnn + DSP (default: best)"), ("musicnn", "musicnn only"),
                 ("dsp", "DSP only (fast, no neural net)"), ("openl3", "OpenL3")]
 DEVICES = [("auto", "Auto"), ("cpu", "CPU"), ("cuda", "CUDA (GPU)")]
-BUSY_STAGES = {"profile", "labels", "index", "save", "load", "synth"}
+BUSY_STAGES = {"profile", "labels", "index", "save", "load", "synth", "guard", "scan"}
+# where each phase sits on the one progress bar (fractions of the whole run; evaluate only with folds)
+PHASES = ("extract", "profile", "labels", "train", "evaluate", "guard", "index", "save", "load")
+PHASE_WEIGHTS = {"extract": 0.45, "profile": 0.01, "labels": 0.01, "train": 0.25, "evaluate": 0.22, "guard": 0.005,
+                 "index": 0.01, "save": 0.01, "load": 0.015}
 METRIC_NAMES = [("precision_at_5", "Precision@5"), ("silhouette", "Silhouette"), ("nmi", "NMI")]
 
 
@@ -50,6 +57,59 @@ def fmt_eta(seconds) -> str:
     if s < 60:
         return f"about {s} s left"
     return f"about {s // 60} min {s % 60:02d} s left"
+
+
+class OverallProgress:
+    """One fraction over every phase of a training run, and an ETA from the run's own pace."""
+
+    def __init__(self, eval_folds: int, clock=time.monotonic):
+        self.weights = dict(PHASE_WEIGHTS)
+        if not eval_folds:
+            self.weights["evaluate"] = 0.0
+        total = sum(self.weights.values())
+        self.weights = {k: v / total for k, v in self.weights.items()}
+        self.clock = clock
+        self.started = clock()
+        self.fraction = 0.0
+
+    def update(self, stage: str, done: int, total: int) -> float:
+        if stage not in self.weights:
+            return self.fraction
+        before = sum(self.weights[s] for s in PHASES[:PHASES.index(stage)])
+        inside = (done / total) if total else 0.0
+        self.fraction = max(self.fraction, min(1.0, before + self.weights[stage] * max(0.0, min(1.0, inside))))
+        return self.fraction
+
+    def eta(self) -> float | None:
+        elapsed = self.clock() - self.started
+        if self.fraction < 0.03 or elapsed < 2.0:
+            return None
+        return elapsed * (1.0 - self.fraction) / self.fraction
+
+
+def folder_summary(folder: str) -> str:
+    """"48 audio files · 19 min 12 s in total" for a reference folder (runs in a worker)."""
+    from pathlib import Path
+
+    from trance_finder.core.audio import audio_info, is_audio_file
+
+    root = Path(folder).expanduser()
+    if not folder or not root.is_dir():
+        return "" if not folder else "This folder does not exist."
+    files = [p for p in root.rglob("*") if p.is_file() and is_audio_file(str(p))]
+    seconds, unreadable = 0.0, 0
+    for f in files:
+        try:
+            seconds += float(audio_info(str(f)).duration)
+        except Exception:  # noqa: BLE001 - an unreadable file is counted, training will list it as skipped
+            unreadable += 1
+    if not files:
+        return "No audio files in this folder (wav, flac, aiff, mp3, ogg)."
+    m, sec = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    length = f"{h} h {m:02d} min" if h else f"{m} min {sec:02d} s"
+    extra = f" ({unreadable} unreadable)" if unreadable else ""
+    return f"{len(files)} audio files · {length} in total{extra}"
 
 
 def _fmt_metric(x) -> str:
@@ -102,34 +162,18 @@ class TrainingPanel(QWidget):
         self.folder, folder_row = _path_row("Folder with your reference tracks", self.choose_folder)
         self.labels_csv, csv_row = _path_row("optional: CSV with columns path,label", self.choose_labels)
 
-        # model settings
+        # model settings: defaults and ranges from trance_finder.settings (the core dataclasses' defaults)
+        d = settings.training_defaults()
+        self.defaults = d
         self.features = QComboBox()
         for name, label in FEATURE_SETS:
             self.features.addItem(label, name)
-        self.epochs = QSpinBox()
-        self.epochs.setRange(1, 1000)
-        self.epochs.setValue(50)
-        self.batch_size = QSpinBox()
-        self.batch_size.setRange(4, 2048)
-        self.batch_size.setValue(64)
-        self.lr = QDoubleSpinBox()
-        self.lr.setDecimals(5)
-        self.lr.setRange(1e-5, 0.1)
-        self.lr.setSingleStep(1e-4)
-        self.lr.setValue(1e-3)
-        self.margin = QDoubleSpinBox()
-        self.margin.setDecimals(2)
-        self.margin.setRange(0.01, 2.0)
-        self.margin.setSingleStep(0.05)
-        self.margin.setValue(0.2)
-        self.n_views = QSpinBox()
-        self.n_views.setRange(0, 16)
-        self.n_views.setValue(4)
-        self.n_views.setToolTip("Augmented copies of each reference used in training (more: slower, more robust)")
-        self.eval_folds = QSpinBox()
-        self.eval_folds.setRange(0, 10)
-        self.eval_folds.setValue(5)
-        self.eval_folds.setToolTip("Held-out evaluation folds after training (0: in-sample numbers only)")
+        self.epochs = self._spin(QSpinBox(), "epochs", d.epochs)
+        self.batch_size = self._spin(QSpinBox(), "batch_size", d.batch_size)
+        self.lr = self._spin(QDoubleSpinBox(), "lr", d.lr, decimals=5, step=1e-4)
+        self.margin = self._spin(QDoubleSpinBox(), "margin", d.margin, decimals=2, step=0.05)
+        self.n_views = self._spin(QSpinBox(), "n_views", d.n_views)
+        self.eval_folds = self._spin(QSpinBox(), "eval_folds", d.eval_folds)
         self.device = QComboBox()
         for name, label in DEVICES:
             self.device.addItem(label, name)
@@ -138,33 +182,38 @@ class TrainingPanel(QWidget):
         self.device_info.setWordWrap(True)
 
         lib_box = QGroupBox("Reference library")
+        self.lib_box = lib_box
         lib_form = QFormLayout(lib_box)
         lib_form.addRow("Folder", folder_row)
+        self.summary = QLabel("")
+        self.summary.setObjectName("hint")
+        self.summary.setWordWrap(True)
+        lib_form.addRow("", self.summary)
         lib_form.addRow("Labels", csv_row)
         lib_form.setLabelAlignment(Qt.AlignRight | Qt.AlignVCenter)
         lib_form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
         model_box = QGroupBox("Model")
-        grid = QGridLayout(model_box)
-        grid.setHorizontalSpacing(8)
-        grid.addWidget(self._label("Features"), 0, 0)
-        grid.addWidget(self.features, 0, 1, 1, 3)
-        pairs = [("Epochs", self.epochs, "Batch size", self.batch_size),
-                 ("Learning rate", self.lr, "Margin", self.margin),
-                 ("Views", self.n_views, "Eval folds", self.eval_folds)]
-        for row, (a, wa, b, wb) in enumerate(pairs, start=1):
-            grid.addWidget(self._label(a), row, 0)
-            grid.addWidget(wa, row, 1)
-            grid.addWidget(self._label(b), row, 2)
-            grid.addWidget(wb, row, 3)
-        grid.addWidget(self._label("Device"), 4, 0)
-        grid.addWidget(self.device, 4, 1)
-        grid.addWidget(self.device_info, 4, 2, 1, 2)
-        grid.setColumnStretch(1, 1)
-        grid.setColumnStretch(3, 1)
-        for spin in (self.epochs, self.batch_size, self.lr, self.margin, self.n_views, self.eval_folds):
-            spin.setMinimumWidth(70)
-        self.features.setMinimumContentsLength(16)
+        form = QFormLayout(model_box)
+        form.setLabelAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        form.addRow("Features", self.features)
+        for text, spin, key in (("Epochs", self.epochs, "epochs"), ("Batch size", self.batch_size, "batch_size"),
+                                ("Learning rate", self.lr, "lr"), ("Margin", self.margin, "margin"),
+                                ("Views", self.n_views, "n_views"), ("Eval folds", self.eval_folds, "eval_folds")):
+            label = self._label(text)
+            label.setToolTip(settings.TRAINING_HELP[key])
+            form.addRow(label, spin)
+        form.addRow("Device", self.device)
+        form.addRow("", self.device_info)
+        self.features.setMinimumContentsLength(12)
         self.features.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.summary_worker = LatestOnly("folder-summary", self)
+        self.summary_worker.result.connect(self.summary.setText)
+        self._summary_timer = QTimer(self)
+        self._summary_timer.setSingleShot(True)
+        self._summary_timer.setInterval(300)
+        self._summary_timer.timeout.connect(self._summarise)
+        self.folder.textChanged.connect(lambda _t: self._summary_timer.start())
 
         # run
         self.train_button = QPushButton("Train on this folder")
@@ -213,8 +262,10 @@ class TrainingPanel(QWidget):
         self.eval_note.setWordWrap(True)
 
         self.skipped_label = QLabel("Skipped files: none")
+        self.skipped_label.setWordWrap(True)
         self.skipped_list = QListWidget()
-        self.skipped_list.setMaximumHeight(90)
+        self.skipped_list.setWordWrap(True)  # the reason is read in full, not cut off
+        self.skipped_list.setMaximumHeight(140)
         self.skipped_list.setVisible(False)
 
         run_box = QGroupBox("Training")
@@ -249,9 +300,27 @@ class TrainingPanel(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
         self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Expanding)
-        self.setMinimumWidth(420)  # the settings grid needs ~400 px; never clip it
+        self.setMinimumWidth(320)  # one setting per row: fits a 1280-px screen beside the main view
 
     # -- environment (filled from a worker) ---------------------------------------------------------
+    @staticmethod
+    def _spin(spin, key: str, value, decimals: int | None = None, step: float | None = None):
+        if decimals is not None:
+            spin.setDecimals(decimals)
+        lo, hi = settings.TRAINING_RANGES[key]
+        spin.setRange(lo, hi)
+        if step is not None:
+            spin.setSingleStep(step)
+        spin.setValue(value)
+        spin.setToolTip(settings.TRAINING_HELP[key])
+        spin.setMinimumWidth(90)
+        return spin
+
+    def _summarise(self) -> None:
+        folder = self.folder.text().strip()
+        self.summary.setText("Counting files…" if folder else "")
+        self.summary_worker.submit(lambda: folder_summary(folder))
+
     @staticmethod
     def _label(text: str) -> QLabel:
         label = QLabel(text)
@@ -311,12 +380,11 @@ class TrainingPanel(QWidget):
 
     def save_settings(self, s: QSettings) -> None:
         for key, value in self.values().items():
-            s.setValue(f"training/{key}", value)
+            settings.Keys.training(key).set(s, value)
 
     def load_settings(self, s: QSettings) -> None:
-        keys = ("references", "labels_csv", "features", "epochs", "batch_size", "lr", "margin", "n_views",
-                "eval_folds", "device")
-        self.set_values({k: s.value(f"training/{k}") for k in keys if s.contains(f"training/{k}")})
+        self.set_values({k: settings.Keys.training(k).get(s) for k in settings.TRAINING_KEYS
+                         if s.contains(f"training/{k}")})
 
     def choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose your reference folder", self.folder.text())
@@ -348,6 +416,7 @@ class TrainingPanel(QWidget):
         self.losses = []
         self.skipped = {}
         self._train_started = None
+        self.overall = OverallProgress(int(v["eval_folds"]))  # a fresh clock for every run (ETA after a cancel)
         self.loss_curve.setData([], [])
         self.loss_plot.setXRange(1, max(2, int(v["epochs"])), padding=0.02)
         self.skipped_list.clear()
@@ -355,7 +424,9 @@ class TrainingPanel(QWidget):
         self.skipped_label.setText("Skipped files: none")
         self._say("")
         self.stage.setText("Starting…")
-        self.bar.setRange(0, 0)
+        self.bar.setRange(0, 1000)
+        self.bar.setValue(0)
+        self.bar.setFormat("%p%")
         self.eta.setText("")
         self.train_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
@@ -375,34 +446,22 @@ class TrainingPanel(QWidget):
     def _on_progress(self, p) -> None:
         if p.info.get("skipped"):
             self._add_skipped(p.info["skipped"], p.info.get("reason", ""))
+        overall = getattr(self, "overall", None)
+        if overall is not None:
+            self.bar.setValue(int(round(1000 * overall.update(p.stage, p.done, p.total))))
+            self.eta.setText(fmt_eta(overall.eta()))
         if p.stage == "extract":
-            self.bar.setRange(0, max(1, p.total))
-            self.bar.setValue(p.done)
             self.stage.setText(f"Extracting features: {p.done} / {p.total} files")
-            self.eta.setText(fmt_eta(p.info.get("eta_s")) if p.done else "")
         elif p.stage == "train":
-            self.bar.setRange(0, max(1, p.total))
-            self.bar.setValue(p.done)
             self.stage.setText(p.message if p.done else "Training the embedding model…")
-            if p.done == 0 or self._train_started is None:
-                self._train_started = time.monotonic()
-                self.eta.setText("")
-            else:
-                per_epoch = (time.monotonic() - self._train_started) / p.done
-                self.eta.setText(fmt_eta(per_epoch * (p.total - p.done)))
             if "loss" in p.info:
                 self.losses.append(float(p.info["loss"]))
                 self.loss_curve.setData(list(range(1, len(self.losses) + 1)), self.losses)
         elif p.stage == "evaluate":
-            self.bar.setRange(0, max(1, p.total))
-            self.bar.setValue(p.done)
             if p.info.get("epoch") is None:
                 self.stage.setText(p.message)
-            self.eta.setText("")
-        elif p.stage in BUSY_STAGES:
-            self.bar.setRange(0, 0)
+        elif p.stage in BUSY_STAGES and p.message:
             self.stage.setText(p.message)
-            self.eta.setText("")
         if p.stage == "save" and self.cancel_button.isEnabled():
             # too late to cancel: the files are being written; a cancel now could not keep the old model
             self.cancel_button.setEnabled(False)
@@ -413,7 +472,11 @@ class TrainingPanel(QWidget):
         if path in self.skipped:
             return
         self.skipped[path] = reason
-        self.skipped_list.addItem(f"{path}: {reason}")
+        from pathlib import Path
+
+        item = QListWidgetItem(f"{Path(path).name}: {reason}")
+        item.setToolTip(f"{path}\n{reason}")
+        self.skipped_list.addItem(item)
         self.skipped_list.setVisible(True)
         self.skipped_label.setText(f"Skipped files: {len(self.skipped)} (not usable; training goes on)")
 
@@ -422,6 +485,7 @@ class TrainingPanel(QWidget):
         self.cancel_button.setEnabled(False)
         self.cancel_button.setText("Cancel")
         self.bar.setRange(0, 1)
+        self.bar.setFormat("%p%")
         self.eta.setText("")
 
     def _on_finished(self, outcome) -> None:
@@ -479,4 +543,5 @@ class TrainingPanel(QWidget):
                                                                         "; held-out: not run"))
 
     def shutdown(self) -> None:
+        self.summary_worker.shutdown()
         self.runner.shutdown()

@@ -36,3 +36,46 @@ class ElidedLabel(QLabel):
     def _refresh(self) -> None:
         width = max(10, self.width() - 2)
         QLabel.setText(self, self.fontMetrics().elidedText(self._full, self._mode, width))
+
+
+def card(title: str | None = None):
+    """A rounded panel with an optional heading; returns (frame, its vertical layout)."""
+    from PySide6.QtWidgets import QFrame, QVBoxLayout
+
+    frame = QFrame()
+    frame.setObjectName("card")
+    lay = QVBoxLayout(frame)
+    lay.setContentsMargins(12, 10, 12, 10)
+    lay.setSpacing(6)
+    if title:
+        label = QLabel(title)
+        label.setObjectName("heading")
+        lay.addWidget(label)
+    return frame, lay
+
+
+def stat(name: str):
+    """A small caption over a value label; returns (widget, value label)."""
+    from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+    w = QWidget()
+    lay = QVBoxLayout(w)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.setSpacing(0)
+    caption = QLabel(name)
+    caption.setObjectName("statname")
+    value = QLabel("—")
+    value.setObjectName("stat")
+    lay.addWidget(caption)
+    lay.addWidget(value)
+    return w, value
+
+
+def chips(items, colour: str) -> str:
+    import html
+
+    if not items:
+        return ""
+    style = (f"background-color:{colour}22; color:{colour}; border:1px solid {colour}66; "
+             "border-radius:8px; padding:1px 6px;")
+    return " ".join(f"<span style='{style}'>&nbsp;{html.escape(str(t))}&nbsp;</span>" for t in items)

@@ -1,32 +1,33 @@
-"""One generic worker: a QObject moved to a QThread that drives any job.
+"""Background jobs on superqt's generator workers (QRunnables in a thread pool; no QThread subclassing,
+no moveToThread).
 
-A job is a callable taking ``cancel`` (a CancelToken) and returning either a plain value or a core
-generator (Progress out; its return value is the result). The worker turns each yield into a
-``progress`` signal and ends with exactly one of ``finished(result)``, ``failed(message)`` or
-``cancelled()``. Cancellation is cooperative (the token; no ``terminate()``).
+A job is a callable taking ``cancel`` (the core CancelToken) and returning a value or a core generator
+(Progress out; its return value is the result). ``JobRunner.start`` wraps it in a ``GeneratorWorker``;
+each yield becomes ``progress`` and the job ends with exactly one of ``finished(result)``,
+``failed(message)`` or ``cancelled()``, then ``done``. Cancellation is cooperative: the token.
 
-Signals from the worker thread reach the UI through a ``Job`` handle that lives in the UI thread, so
-slots connected to a Job (lambdas included) always run on the UI thread.
-
-``LatestOnly`` runs small numeric requests (interpolation while a slider is dragged) one at a time
-and drops every request that a newer one replaced before it started.
+``JobRunner.run`` is the runner protocol AppState uses. ``LatestOnly`` runs small numeric requests
+(a blend while a slider is dragged) one at a time, always the newest one.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import threading
 import traceback
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QThreadPool, Signal
+from superqt.utils import GeneratorWorker
 
 from trance_finder.core.progress import CancelToken, Progress
 from trance_finder.errors import Cancelled, TranceFinderError
 
 log = logging.getLogger("trance_finder.gui")
 
-_STRAGGLERS: list = []  # Jobs whose thread had not stopped at shutdown: never garbage-collected
+_STRAGGLERS: list = []  # jobs still running at shutdown: kept referenced until they end
+POOL_THREADS = 8  # training, start-up, a query, decodes and a blend can all run at once
 
 
 def describe_error(exc: BaseException) -> str:
@@ -36,51 +37,46 @@ def describe_error(exc: BaseException) -> str:
     return f"Unexpected error: {type(exc).__name__}: {exc} (details in the log)"
 
 
-class Worker(QObject):
-    progress = Signal(object)  # Progress
-    finished = Signal(object)  # the job's result
-    failed = Signal(str)
-    cancelled = Signal()
-    done = Signal()  # after any of the three above
+def _pool() -> QThreadPool:
+    pool = QThreadPool.globalInstance()
+    if pool.maxThreadCount() < POOL_THREADS:
+        pool.setMaxThreadCount(POOL_THREADS)
+    return pool
 
-    def __init__(self, job: Callable, name: str = "job"):
-        super().__init__()
-        self.job = job
-        self.name = name
-        self.cancel_token = CancelToken()
 
-    @Slot()
-    def run(self) -> None:
+class _JobError(Exception):
+    """Carries a job's RuntimeError past superqt, which would otherwise swallow it as 'worker deleted'."""
+
+    def __init__(self, exc: BaseException):
+        super().__init__(str(exc))
+        self.original = exc
+
+
+def _drive(job: Callable, token: CancelToken, ended: threading.Event):
+    """The generator superqt runs: the job's Progress yields pass through, its value is returned."""
+    try:
+        out = job(token)
+        if inspect.isgenerator(out):
+            out = yield from _progress_only(out)
+        return out
+    except RuntimeError as exc:
+        raise _JobError(exc) from exc
+    finally:
+        ended.set()
+
+
+def _progress_only(gen):
+    while True:
         try:
-            out = self.job(self.cancel_token)
-            if inspect.isgenerator(out):
-                while True:
-                    try:
-                        p = next(out)
-                    except StopIteration as stop:
-                        out = stop.value
-                        break
-                    if isinstance(p, Progress):
-                        self.progress.emit(p)
-            self.finished.emit(out)  # a job that returned keeps its result even if cancel came late
-        except Cancelled:
-            self.cancelled.emit()
-        except TranceFinderError as exc:
-            log.info("%s failed: %s", self.name, exc)
-            self.failed.emit(describe_error(exc))
-        except Exception as exc:  # noqa: BLE001 - any bug must end the job, not the app
-            log.error("%s crashed:\n%s", self.name, "".join(traceback.format_exception(exc)))
-            self.failed.emit(describe_error(exc))
-        finally:
-            # No moveToThread back to the UI thread here: moving dispatches a ThreadChange event into
-            # Python while Qt holds both threads' event-queue locks, which can deadlock with a UI thread
-            # that holds the GIL and posts an event. The Job keeps the worker alive until its thread has
-            # finished; only then is it released, with no event loop left to race with.
-            self.done.emit()
+            p = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if isinstance(p, Progress):
+            yield p
 
 
 class Job(QObject):
-    """UI-thread handle on a running worker: re-emits its signals on the UI thread."""
+    """UI-thread handle on one worker."""
 
     progress = Signal(object)
     finished = Signal(object)
@@ -91,72 +87,62 @@ class Job(QObject):
     def __init__(self, job: Callable, name: str = "job", parent: QObject | None = None):
         super().__init__(parent)
         self.name = name
-        self.worker = Worker(job, name)
-        self.thread = QThread()
-        self.thread.setObjectName(f"worker:{name}")
-        self.worker.moveToThread(self.thread)
-        self.thread.started.connect(self.worker.run)
-        # bound methods of a UI-thread QObject: queued to the UI thread
-        self.worker.progress.connect(self._on_progress)
-        self.worker.finished.connect(self._on_finished)
-        self.worker.failed.connect(self._on_failed)
-        self.worker.cancelled.connect(self._on_cancelled)
-        self.worker.done.connect(self._on_done)
-        self.thread.finished.connect(self._on_thread_finished)
+        self.token = CancelToken()
+        self._ended = threading.Event()
+        self.worker = GeneratorWorker(_drive, job, self.token, self._ended)
+        self.worker.yielded.connect(self._on_yielded)
+        self.worker.returned.connect(self._on_returned)
+        self.worker.errored.connect(self._on_errored)
+        self.worker.finished.connect(self._on_done)
         self.running = False
         self.outcome: str | None = None  # "finished", "failed", "cancelled"
 
     def start(self) -> Job:
         self.running = True
-        self.thread.start()
+        _pool()
+        self.worker.start()
         return self
 
     def cancel(self) -> None:
-        self.worker.cancel_token.cancel()
+        self.token.cancel()
 
     @property
     def cancel_requested(self) -> bool:
-        return self.worker.cancel_token.cancelled
+        return self.token.cancelled
 
     def wait(self, ms: int = 5000) -> bool:
-        return self.thread.wait(ms)
+        """Wait for the job's code to end (never needed on the UI thread in normal use)."""
+        return self._ended.wait(ms / 1000) if self.running or not self._ended.is_set() else True
 
-    @Slot(object)
-    def _on_progress(self, p) -> None:
+    def _on_yielded(self, p) -> None:
         self.progress.emit(p)
 
-    @Slot(object)
-    def _on_finished(self, result) -> None:
+    def _on_returned(self, result) -> None:
         self.outcome = "finished"
-        self.running = False  # the job is over for the UI; its thread winds down right after
+        self.running = False
         self.finished.emit(result)
 
-    @Slot(str)
-    def _on_failed(self, message: str) -> None:
+    def _on_errored(self, exc) -> None:
+        self.running = False
+        exc = exc.original if isinstance(exc, _JobError) else exc
+        if isinstance(exc, Cancelled):
+            self.outcome = "cancelled"
+            self.cancelled.emit()
+            return
         self.outcome = "failed"
-        self.running = False  # the job is over for the UI; its thread winds down right after
-        self.failed.emit(message)
+        if isinstance(exc, TranceFinderError):
+            log.info("%s failed: %s", self.name, exc)
+        else:
+            log.error("%s crashed:\n%s", self.name, "".join(traceback.format_exception(exc)))
+        self.failed.emit(describe_error(exc))
 
-    @Slot()
-    def _on_cancelled(self) -> None:
-        self.outcome = "cancelled"
-        self.running = False  # the job is over for the UI; its thread winds down right after
-        self.cancelled.emit()
-
-    @Slot()
     def _on_done(self) -> None:
-        # Never block the UI thread on the worker thread here: it may still be finishing its last
-        # signal emission and need the GIL. Ask its event loop to stop; ``done`` follows its ``finished``.
-        self.thread.quit()
-
-    @Slot()
-    def _on_thread_finished(self) -> None:
         self.running = False
         self.done.emit()
 
 
 class JobRunner(QObject):
-    """Starts jobs and keeps them alive until they end; ``shutdown`` cancels and waits for all."""
+    """Starts jobs and keeps their handles until they end; ``shutdown`` cancels all, then waits."""
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -164,24 +150,19 @@ class JobRunner(QObject):
 
     def start(self, job: Callable, name: str = "job", on_finished=None, on_failed=None, on_progress=None,
               on_cancelled=None) -> Job:
-        # No Qt parent: the runner's list owns the handle, so Qt never deletes it behind Python's back
         handle = Job(job, name)
-        if on_progress:
-            handle.progress.connect(on_progress)
-        if on_finished:
-            handle.finished.connect(on_finished)
-        if on_failed:
-            handle.failed.connect(on_failed)
-        if on_cancelled:
-            handle.cancelled.connect(on_cancelled)
-        handle.done.connect(lambda h=handle: self._forget(h))
+        for signal, slot in ((handle.progress, on_progress), (handle.finished, on_finished),
+                             (handle.failed, on_failed), (handle.cancelled, on_cancelled)):
+            if slot is not None:
+                signal.connect(slot)
+        handle.done.connect(lambda h=handle: self.jobs.remove(h) if h in self.jobs else None)
         self.jobs.append(handle)
         return handle.start()
 
-    def _forget(self, handle: Job) -> None:
-        # called from the handle's own signal: drop the last reference on the next turn of the loop
-        QTimer.singleShot(0, lambda: self.jobs.remove(handle) if handle in self.jobs else None)
-        handle.running = False
+    def run(self, name, job, on_progress, on_result, on_error, on_cancel) -> Job:
+        """The runner protocol of ``AppState``."""
+        return self.start(job, name, on_finished=on_result, on_failed=on_error, on_progress=on_progress,
+                          on_cancelled=on_cancel)
 
     def busy(self, name: str | None = None) -> bool:
         return any(j.running and (name is None or j.name == name) for j in self.jobs)
@@ -191,11 +172,9 @@ class JobRunner(QObject):
             j.cancel()
 
     def wait_all(self, ms: int = 10000) -> None:
-        """Wait for every job's thread; one still running is kept referenced for good (``_STRAGGLERS``)
-        so Qt never destroys a running QThread (which aborts the process)."""
+        """Wait for every job; one still running is kept referenced for good (``_STRAGGLERS``)."""
         for j in list(self.jobs):
-            j.thread.quit()
-            if not j.thread.wait(ms):
+            if not j.wait(ms):
                 log.warning("worker %s did not stop within %.1f s", j.name, ms / 1000)
                 _STRAGGLERS.append(j)
 
@@ -205,11 +184,10 @@ class JobRunner(QObject):
 
 
 class LatestOnly(QObject):
-    """Computes requests one at a time on a worker thread, always the newest one.
+    """Computes requests one at a time on a worker, always the newest one.
 
-    ``submit(fn)`` replaces any request still waiting; ``result`` is emitted (on the UI thread) for
-    each computed request; a request whose result arrives after a newer submit is still delivered, so
-    the view keeps moving while a slider is dragged, but work never queues up behind it.
+    ``submit(fn)`` replaces any request still waiting; ``result`` is emitted for each computed request
+    (so the view keeps moving while a slider is dragged), but work never queues up behind it.
     """
 
     result = Signal(object)
