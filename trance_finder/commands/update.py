@@ -16,7 +16,7 @@ import sys
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("update", help="add new references and drop removed ones without retraining",
-                              description=__doc__.splitlines()[0])
+                              description=__doc__.splitlines()[0].replace("``", ""))
     p.add_argument("--references", default=None,
                    help="reference folder (default: the folder the model was trained on)")
     p.add_argument("--model", default=None, help="model file (default: the app's model)")
