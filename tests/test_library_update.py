@@ -138,3 +138,43 @@ def test_retrain_suggested_sentence():
     assert piled.retrain_suggested  # changes of earlier updates count too
     assert LibraryDiff("/refs", 5, moved=[(1, "x")]).sentence == "1 moved"
     assert LibraryDiff("/refs", 5).sentence == "no changes"
+
+
+# -- filters for the ranked list (core/filters.py) ----------------------------------------------------
+def test_version_key_collapses_edits_and_extended_mixes_not_remixes():
+    from trance_finder.core.filters import version_key
+
+    same = ["Artist - Skyline (Extended Mix)", "Artist - Skyline [Radio Edit]", "01 - Artist - Skyline",
+            "artist  -  skyline (original mix)", "Artist - Skyline - Extended Mix", "Artist_-_Skyline (Edit)",
+            "A1 Artist - Skyline (Extended Mix) [Remastered]", "Artist - Skylíne (Club Mix)"]
+    assert len({version_key(t) for t in same}) == 1, {version_key(t) for t in same}
+    assert version_key("Artist - Skyline (Someone Remix)") != version_key("Artist - Skyline")
+    assert version_key("Artist - Skyline 2") != version_key("Artist - Skyline")
+    assert version_key("(Extended Mix)") != ""  # a title that is only a marker keeps a key
+
+
+def test_rank_filter_tempo_cluster_label_exclude_and_collapse():
+    from trance_finder.core.filters import RankFilter, facet_values, tempo_range
+
+    recs = [
+        {"path": "/refs/Uplifting/A - Sky (Extended Mix).wav", "title": "A - Sky (Extended Mix)", "tempo": 138.0,
+         "cluster": "Bright", "label": "uplifting"},
+        {"path": "/refs/Uplifting/A - Sky (Radio Edit).wav", "title": "A - Sky (Radio Edit)", "tempo": 138.0,
+         "cluster": "Bright", "label": "uplifting"},
+        {"path": "/refs/Psy/B - Forest.wav", "title": "B - Forest", "tempo": 145.0, "cluster": "Dark", "label": "psy"},
+        {"path": "/refs/Bootlegs/C - Rain.wav", "title": "C - Rain", "tempo": 132.0, "cluster": "Bright"},
+        {"path": "/refs/Progressive/D - Sky (Extended Mix).wav", "title": "D - Sky (Extended Mix)", "tempo": 130.0,
+         "cluster": "Deep", "label": "prog"},
+    ]
+    order = [1, 4, 0, 2, 3]  # ranked: the radio edit first
+    assert [r.position for r in RankFilter().apply(order, recs)] == order
+    assert not RankFilter().active and RankFilter(collapse_versions=True).active
+    assert [r.position for r in RankFilter(tempo_min=131, tempo_max=140).apply(order, recs)] == [1, 0, 3]
+    assert [r.position for r in RankFilter(clusters=frozenset({"Bright"})).apply(order, recs)] == [1, 0, 3]
+    assert [r.position for r in RankFilter(labels=frozenset({"psy", "prog"})).apply(order, recs)] == [4, 2]
+    assert [r.position for r in RankFilter(exclude=("bootlegs",)).apply(order, recs)] == [1, 4, 0, 2]  # folder
+    assert [r.position for r in RankFilter(exclude=("FOREST", " ")).apply(order, recs)] == [1, 4, 0, 3]  # title
+    rows = RankFilter(collapse_versions=True).apply(order, recs)
+    assert [(r.position, r.versions) for r in rows] == [(1, [0]), (4, []), (2, []), (3, [])]  # best version shown
+    assert tempo_range(recs) == (130.0, 145.0) and tempo_range([{}]) is None
+    assert facet_values(recs, "cluster") == [("Bright", 3), ("Dark", 1), ("Deep", 1)]
