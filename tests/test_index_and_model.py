@@ -132,3 +132,31 @@ def test_files_saved_together_change_together(tmp_path, monkeypatch):
         ta.write_text("new a")
         tb.write_text("new b")
     assert a.read_text() == "new a" and b.read_text() == "new b"
+
+
+def test_embedding_cache_has_a_size_cap_and_evicts_the_least_recently_used(tmp_path):
+    import os
+    import time
+
+    from trance_finder.core.cache import EmbeddingCache
+
+    key = {"kind": "embedding", "backbone": "x"}
+    probe = EmbeddingCache(tmp_path / "probe", max_bytes=None)
+    probe.put("00probe", key, {"v": np.zeros(2500, np.float32)})
+    entry = probe.size_bytes()
+    cache = EmbeddingCache(tmp_path / "c", max_bytes=int(entry * 5.5))
+    base = time.time() - 1000
+    for i in range(5):
+        fp = f"{i:02d}" + "f" * 38
+        cache.put(fp, key, {"v": np.full(2500, i, np.float32)})
+        os.utime(cache._path(fp, key), (base + i, base + i))  # a clear order of use
+    assert cache.size_bytes() == 5 * entry and cache.get("00" + "f" * 38, key) is not None  # a hit: used now
+    cache.put("05" + "f" * 38, key, {"v": np.full(2500, 5, np.float32)})  # over the cap: evict
+    assert cache.size_bytes() <= cache.max_bytes
+    present = [i for i in range(6) if cache.get(f"{i:02d}" + "f" * 38, key) is not None]
+    assert 0 in present and 5 in present and 1 not in present  # the least recently used went first
+    assert float(cache.get("05" + "f" * 38, key)["v"][0]) == 5.0
+    unlimited = EmbeddingCache(tmp_path / "u", max_bytes=None)
+    for i in range(8):
+        unlimited.put(f"{i:02d}" + "e" * 38, key, {"v": np.zeros(2500, np.float32)})
+    assert unlimited.size_bytes() == 8 * entry
