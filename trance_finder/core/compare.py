@@ -127,6 +127,11 @@ def _outside(x: float, lo: float, hi: float) -> float:
     return x - hi if x > hi else (x - lo if x < lo else 0.0)
 
 
+def _significant(out: float, kind: str) -> float:
+    """``out``, or 0 when it is within measurement noise of the range (``MIN_SCORE`` units)."""
+    return out if abs(out) / UNIT[kind] >= MIN_SCORE else 0.0
+
+
 def _subject(section: str) -> str:
     return "Your WIP" if section in ("", "whole", "whole track") else f"Your {section}"
 
@@ -142,7 +147,7 @@ def compare(wip: MixStats, targets: list[MixStats], section_name: str = "whole t
     for b in BANDS:
         med, lo, hi = target_range([t.bands_db.get(b.name, math.nan) for t in targets], "band")
         x = wip.bands_db.get(b.name, math.nan)
-        out = _outside(x, lo, hi)
+        out = _significant(_outside(x, lo, hi), "band")
         bands.append({"name": b.name, "lo_hz": b.lo_hz, "hi_hz": b.hi_hz, "wip_db": _r(x, 2),
                       "target_db": _r(med, 2), "target_lo_db": _r(lo, 2), "target_hi_db": _r(hi, 2),
                       "outside": _r(out, 2), "help": MEASURE_HELP["band"]})
@@ -158,7 +163,7 @@ def compare(wip: MixStats, targets: list[MixStats], section_name: str = "whole t
         med, lo, hi = target_range([t.widths.get(sb.name, math.nan) for t in targets], "width")
         lo = max(lo, 0.0) if math.isfinite(lo) else lo
         x = wip.widths.get(sb.name, math.nan)
-        out = _outside(x, lo, hi)
+        out = _significant(_outside(x, lo, hi), "width")
         stereo.append({"name": sb.name, "lo_hz": sb.lo_hz, "hi_hz": sb.hi_hz, "wip_width": _r(x),
                        "target_width": _r(med), "target_lo": _r(lo), "target_hi": _r(hi), "outside": _r(out),
                        "help": MEASURE_HELP["width"]})

@@ -142,7 +142,7 @@ class CompareView(QWidget):
 
         # -- loudness table ----------------------------------------------------------------------
         self.table = QTableWidget(len(LOUDNESS_ROWS), 3)
-        self.table.setHorizontalHeaderLabels(["WIP", "References", "Range (10-90 %)"])
+        self.table.setHorizontalHeaderLabels(["WIP", "References", "10-90 %"])
         self.table.setVerticalHeaderLabels([label for _, label, _ in LOUDNESS_ROWS])
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
