@@ -200,6 +200,7 @@ def main() -> None:
     ap.add_argument("--corpus", default="/work/corpus")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "out" / "real"))
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--copies", type=int, default=1, help="0: skip the WIP-like copies in this pass")
     ap.add_argument("--sets", default="def,v1", help="def (always), full, v1, v2, ...: added to what is stored")
     args = ap.parse_args()
     corpus, out = Path(args.corpus), Path(args.out)
@@ -207,7 +208,13 @@ def main() -> None:
     (out / "copies").mkdir(parents=True, exist_ok=True)
     rows = corpus_rows(corpus)
     sets = [x for x in args.sets.split(",") if x]
-    jobs = [(str(corpus), str(out), r, has_copies(key_of(r)), sets) for r in rows]
+    # round-robin over labels, so that a partial run still covers every label evenly
+    by_label: dict[str, list[dict]] = {}
+    for r in rows:
+        by_label.setdefault(r["label"], []).append(r)
+    ordered = [r for i in range(max(map(len, by_label.values()))) for rs in by_label.values() if i < len(rs)
+               for r in [rs[i]]]
+    jobs = [(str(corpus), str(out), r, args.copies and has_copies(key_of(r)), sets) for r in ordered]
     t0 = time.perf_counter()
     if args.jobs > 1:
         import multiprocessing as mp

@@ -1,0 +1,326 @@
+"""Retrieval quality on REAL music: the development corpus (../shared/corpus, 13 soundtracks).
+
+Reads the per-patch frames that ``bench/real_extract.py`` stored once (musicnn penultimate layer,
+tags, mid-end maps; dsp frames; DNA; one augmented view; WIP-like copies of some tracks), so every
+configuration below is a few seconds of pooling plus head training, never a re-extraction.
+
+Protocol: 5 stratified folds over tracks (every track is a held-out query exactly once; the head of
+each fold is trained without its queries, which then query the other folds' tracks). Reported:
+held-out precision@5 micro (mean over queries) and macro (mean over labels), per label, and the
+silhouette and NMI of the held-out queries (mean over folds). Also "every 5th track a query" (the
+issue's protocol, labels.csv order) for the main rows. Copies: each stored WIP-like copy queries the
+index of all 216 originals; rank-1 rate of its original.
+
+    python bench/real_extract.py ...            # once (see there)
+    nice -n 5 python bench/bench_real.py [--only main|explore|copies] [--epochs 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+from _common import OUT, machine, table
+
+from trance_finder.core.evaluation import cluster_metrics, precision_at_k
+from trance_finder.core.head import Standardizer, unit_rows
+from trance_finder.core.labels import cluster_labels
+from trance_finder.core.profile import build_profile
+from trance_finder.core.progress import run_to_end
+from trance_finder.core.training import TrainConfig, TrainingSet, train_head
+
+CACHE = OUT / "real"
+COPY_KINDS = ("minus12db", "pitch_up1", "tempo103", "treble_minus6", "mp3_128k")
+
+
+# -- data --------------------------------------------------------------------------------------------
+def load(corpus: Path):
+    rows = list(csv.DictReader(open(corpus / "labels.csv", newline="")))
+    tracks = []
+    for i, r in enumerate(rows):
+        key = Path(r["path"]).stem
+        f = CACHE / "tracks" / f"{key}.npz"
+        if not f.exists():
+            continue
+        with np.load(f) as d:
+            arr = {k: d[k] for k in d.files}
+        if "v1_emb" not in arr:
+            continue
+        copies = {}
+        for kind in COPY_KINDS:
+            c = CACHE / "copies" / f"{key}__{kind}.npz"
+            if c.exists():
+                with np.load(c) as d:
+                    copies[kind] = {k: d[k] for k in d.files}
+        tracks.append(SimpleNamespace(key=key, label=r["label"], order=i, a=arr, copies=copies,
+                                      dna={str(n): float(v) for n, v in zip(arr["dna_names"], arr["dna_values"])}))
+    return tracks
+
+
+# -- representations: frames of one set -> list of pooled blocks ---------------------------------------
+def pool(frames: np.ndarray, how: str) -> np.ndarray:
+    f = np.asarray(frames, dtype=np.float32)
+    if how == "mean":
+        return f.mean(0)
+    if how == "max":
+        return f.max(0)
+    if how == "meanstd":
+        return np.concatenate([f.mean(0), f.std(0)])
+    if how == "meanmax":
+        return np.concatenate([f.mean(0), f.max(0)])
+    if how == "stats":  # attention-free statistics pooling: mean, std, 10th and 90th percentile
+        return np.concatenate([f.mean(0), f.std(0), np.percentile(f, 10, 0), np.percentile(f, 90, 0)])
+    raise ValueError(how)
+
+
+def window_patches(n: int, plan: str) -> np.ndarray:
+    """Patch indices of the default 16-patch set (8 windows x 2 patches) for a smaller plan."""
+    idx = np.arange(n)
+    if plan == "8x6s" or n < 16:
+        return idx
+    if plan == "4x6s":
+        return np.array([i for i in idx if (i // 2) % 2 == 0])
+    if plan == "8x3s":
+        return idx[::2]
+    raise ValueError(plan)
+
+
+def rep_blocks(arr: dict, prefix: str, spec: dict) -> list[np.ndarray]:
+    """spec: {"blocks": ["emb", "dsp", ...], "pool": "mean", "plan": "8x6s"}"""
+    out = []
+    for b in spec["blocks"]:
+        frames = arr[f"{prefix}_{'emb' if b == 'relu' else b}"].astype(np.float32)
+        if b == "relu":
+            frames = np.maximum(frames, 0)
+        if b == "logtags":
+            frames = np.log(np.clip(arr[f"{prefix}_tags"], 1e-4, 1))
+        frames = frames[window_patches(len(frames), spec.get("plan", "8x6s"))]
+        out.append(pool(frames, spec.get("pool_" + b, spec.get("pool", "mean"))))
+    return out
+
+
+def matrices(tracks, spec) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """(originals (n, d), views (n, d), block dims)."""
+    orig = [rep_blocks(t.a, "def", spec) for t in tracks]
+    views = [rep_blocks(t.a, "v1", spec) for t in tracks]
+    dims = [len(b) for b in orig[0]]
+    return (np.stack([np.concatenate(o) for o in orig]), np.stack([np.concatenate(v) for v in views]), dims)
+
+
+class PlainStandardizer(Standardizer):
+    """z-score per dimension, no per-block equalisation (the 'no block standardisation' row)."""
+
+    @classmethod
+    def fit(cls, X, blocks):
+        X = np.asarray(X, dtype=np.float64)
+        sd = X.std(0)
+        return cls(X.mean(0).astype(np.float32), (1.0 / np.where(sd < 1e-8, 1.0, sd)).astype(np.float32))
+
+
+# -- evaluation ---------------------------------------------------------------------------------------
+def folds_of(labels: np.ndarray, k: int = 5, seed: int = 0):
+    from sklearn.model_selection import StratifiedKFold
+
+    return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(labels, labels))
+
+
+def every_fifth(tracks):
+    q = np.array([t.order % 5 == 0 for t in tracks])
+    return [(np.flatnonzero(~q), np.flatnonzero(q))]
+
+
+def run_config(tracks, spec: dict, mode: str, cfg: TrainConfig, splits, plain_std: bool = False,
+               views: bool = True) -> dict:
+    """mode: raw | labels | clusters | views | lda. Returns per-query P@5 and per-fold sil/NMI."""
+    y = np.array([t.label for t in tracks])
+    Xo, V, dims = matrices(tracks, spec)
+    p5 = np.full(len(tracks), np.nan)
+    sil, nmi, per_fold = [], [], []
+    Std = PlainStandardizer if plain_std else Standardizer
+    for train_i, test_i in splits:
+        X = np.concatenate([Xo[train_i], V[train_i]]) if views else Xo[train_i]
+        groups = np.concatenate([train_i, train_i]) if views else train_i
+        std = Std.fit(X, dims)
+        if mode == "raw":
+            embed = lambda A, std=std: unit_rows(std(A))  # noqa: E731
+        elif mode == "lda":
+            from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+            ylab = np.concatenate([y[train_i], y[train_i]]) if views else y[train_i]
+            lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(std(X), ylab)
+            embed = lambda A, std=std, lda=lda: unit_rows(lda.transform(std(A)))  # noqa: E731
+        else:
+            if mode == "labels":
+                lab_of = {i: y[i] for i in train_i}
+            elif mode == "clusters":
+                fake = [SimpleNamespace(path=str(i), dna=tracks[i].dna, lufs=-14.0, duration=120.0,
+                                        joined=lambda names, v=0, i=i: Xo[i]) for i in train_i]
+                prof = build_profile(fake, backbone_names=["x"], seed=cfg.seed)
+                lab_of = {int(p): c for p, c in cluster_labels(prof).classes.items()}
+            else:  # views only
+                lab_of = {}
+            names = sorted(set(lab_of.values()))
+            idx = {n: j for j, n in enumerate(names)}
+            labels = np.array([idx.get(lab_of.get(int(g)), -1) if g in lab_of else -1 for g in groups])
+            data = TrainingSet(X, labels, groups, dims, names)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = run_to_end(train_head(data, cfg))
+            if plain_std:
+                model.standardizer = std
+            embed = model.embed
+        B, Q = embed(Xo[train_i]), embed(Xo[test_i])
+        sims = unit_rows(Q) @ unit_rows(B).T
+        top = np.argsort(-sims, axis=1)[:, :5]
+        p5[test_i] = (y[train_i][top] == y[test_i][:, None]).mean(1)
+        m = cluster_metrics(Q, y[test_i], cfg.seed)
+        sil.append(m["silhouette"])
+        nmi.append(m["nmi"])
+        per_fold.append(precision_at_k(Q, y[test_i], B, y[train_i], 5))
+    done = ~np.isnan(p5)
+    labs = sorted(set(y))
+    per_label = {lab: float(np.mean(p5[(y == lab) & done])) for lab in labs if ((y == lab) & done).any()}
+    return {"micro": float(np.mean(p5[done])), "macro": float(np.mean(list(per_label.values()))),
+            "per_label": per_label, "sil": float(np.nanmean(sil)), "nmi": float(np.nanmean(nmi)),
+            "per_fold": per_fold, "n_queries": int(done.sum())}
+
+
+def copy_rank1(tracks, spec: dict, mode: str, cfg: TrainConfig) -> dict:
+    """Rank-1 rate of the original for each stored copy, per kind; model trained on all tracks."""
+    y = np.array([t.label for t in tracks])
+    Xo, V, dims = matrices(tracks, spec)
+    X = np.concatenate([Xo, V])
+    std = Standardizer.fit(X, dims)
+    if mode == "raw":
+        embed = lambda A: unit_rows(std(A))  # noqa: E731
+    else:
+        names = sorted(set(y))
+        idx = {n: j for j, n in enumerate(names)}
+        lab = np.array([idx[v] for v in np.concatenate([y, y])])
+        groups = np.concatenate([np.arange(len(y))] * 2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            embed = run_to_end(train_head(TrainingSet(X, lab, groups, dims, names), cfg)).embed
+    B = unit_rows(embed(Xo))
+    out = {k: [] for k in COPY_KINDS}
+    for i, t in enumerate(tracks):
+        for kind, arr in t.copies.items():
+            q = unit_rows(embed(np.concatenate(rep_blocks(arr, "def", spec))[None, :]))[0]
+            out[kind].append(int(np.argmax(B @ q) == i))
+    return {k: (float(np.mean(v)) if v else float("nan"), len(v)) for k, v in out.items()}
+
+
+# -- main ---------------------------------------------------------------------------------------------
+DEFAULT = {"blocks": ["emb", "dsp"], "pool": "mean"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--corpus", default="/work/corpus")
+    ap.add_argument("--only", default="main,explore,copies")
+    ap.add_argument("--epochs", type=int, default=50)
+    ap.add_argument("--rows", default="", help="explore: only rows whose name contains one of these (comma list)")
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    tracks = load(Path(args.corpus))
+    labs = sorted({t.label for t in tracks})
+    y = np.array([t.label for t in tracks])
+    print(f"{len(tracks)} tracks with stored features, {len(labs)} labels "
+          f"({', '.join(f'{lab} {int((y == lab).sum())}' for lab in labs)})")
+    print(f"machine: {machine()}\n")
+    splits = folds_of(y)
+    base = TrainConfig(epochs=args.epochs)
+    only = set(args.only.split(","))
+    short = {lab: lab[:6] for lab in labs}
+
+    if "main" in only:
+        rows = []
+        for name, mode in (("raw backbone", "raw"), ("fine-tuned, folder labels", "labels"),
+                           ("fine-tuned, no labels (clusters)", "clusters"), ("fine-tuned, views only", "views"),
+                           ("LDA (sklearn, labels)", "lda")):
+            t = time.perf_counter()
+            r = run_config(tracks, DEFAULT, mode, base, splits)
+            e5 = run_config(tracks, DEFAULT, mode, base, every_fifth(tracks))
+            rows.append([name, r["micro"], r["macro"], r["sil"], r["nmi"], e5["micro"]]
+                        + [r["per_label"].get(lab, float("nan")) for lab in labs])
+            print(f"  {name}: {time.perf_counter() - t:.0f} s", file=sys.stderr)
+        print("### Held-out, app default features (musicnn 200-d + dsp, mean pooling), 5 folds")
+        print(table(["config", "P@5 micro", "P@5 macro", "silhouette", "NMI", "P@5 every-5th"]
+                    + [short[lab] for lab in labs], rows))
+        print()
+
+    if "explore" in only:
+        variants = [
+            ("musicnn emb, mean (dsp out)", {"blocks": ["emb"], "pool": "mean"}, {}),
+            ("dsp only", {"blocks": ["dsp"], "pool": "mean"}, {}),
+            ("default, no block equalisation", DEFAULT, {"plain_std": True}),
+            ("pool mean+std", {**DEFAULT, "pool": "meanstd"}, {}),
+            ("pool max", {**DEFAULT, "pool": "max"}, {}),
+            ("pool mean+max", {**DEFAULT, "pool": "meanmax"}, {}),
+            ("pool stats (mean,std,p10,p90)", {**DEFAULT, "pool": "stats"}, {}),
+            ("emb ReLU'd + dsp", {"blocks": ["relu", "dsp"]}, {}),
+            ("tags (50) + dsp", {"blocks": ["tags", "dsp"]}, {}),
+            ("log tags + dsp", {"blocks": ["logtags", "dsp"]}, {}),
+            ("mid-end maps (1506) + dsp", {"blocks": ["mid", "dsp"]}, {}),
+            ("emb + mid-end + dsp", {"blocks": ["emb", "mid", "dsp"]}, {}),
+            ("emb + tags + dsp", {"blocks": ["emb", "tags", "dsp"]}, {}),
+            ("window plan 4x6s", {**DEFAULT, "plan": "4x6s"}, {}),
+            ("window plan 8x3s", {**DEFAULT, "plan": "8x3s"}, {}),
+        ]
+        heads = [("instance weight 0", {"instance_weight": 0.0}), ("instance weight 0.5", {"instance_weight": 0.5}),
+                 ("margin 0.1", {"margin": 0.1}), ("margin 0.4", {"margin": 0.4}),
+                 ("embedding 64", {"embedding_dim": 64}), ("embedding 128", {"embedding_dim": 128}),
+                 ("dropout 0.3", {"dropout": 0.3}), ("epochs 20", {"epochs": 20}), ("epochs 100", {"epochs": 100}),
+                 ("lr 3e-4", {"lr": 3e-4}), ("lr 3e-3", {"lr": 3e-3}),
+                 ("raw share 0", {"identity_weight": 0.0}), ("raw share 0.3", {"identity_weight": 0.3}),
+                 ("raw share 0.5", {"identity_weight": 0.5})]
+        want = [w for w in args.rows.split(",") if w]
+        rows = []
+        for name, spec, kw in variants:
+            if want and not any(w in name for w in want):
+                continue
+            t = time.perf_counter()
+            raw = run_config(tracks, spec, "raw", base, splits, **kw)
+            ft = run_config(tracks, spec, "labels", base, splits, **kw)
+            lda = run_config(tracks, spec, "lda", base, splits, **kw)
+            rows.append([name, raw["micro"], raw["macro"], raw["sil"], ft["micro"], ft["macro"], ft["sil"], ft["nmi"],
+                         lda["micro"], lda["sil"]])
+            print(f"  {name}: {time.perf_counter() - t:.0f} s", file=sys.stderr)
+        for name, kw in heads:
+            if want and not any(w in name for w in want):
+                continue
+            t = time.perf_counter()
+            ft = run_config(tracks, DEFAULT, "labels", replace(base, **kw), splits)
+            rows.append([f"head: {name}", "", "", "", ft["micro"], ft["macro"], ft["sil"], ft["nmi"], "", ""])
+            print(f"  head {name}: {time.perf_counter() - t:.0f} s", file=sys.stderr)
+        print("### Exploration (held-out, 5 folds, with folder labels; raw = no training)")
+        print(table(["variant", "raw P@5", "raw macro", "raw sil", "ft P@5", "ft macro", "ft sil", "ft NMI",
+                     "LDA P@5", "LDA sil"], rows))
+        print()
+
+    if "copies" in only:
+        n = sum(len(t.copies) for t in tracks)
+        if n:
+            rows = []
+            for name, mode in (("raw backbone", "raw"), ("fine-tuned, labels", "labels")):
+                r = copy_rank1(tracks, DEFAULT, mode, base)
+                rows.append([name] + [f"{r[k][0]:.2f} ({r[k][1]})" for k in COPY_KINDS])
+            print(f"### WIP-like copies: rank-1 rate of the original among {len(tracks)} (copies per kind)")
+            print(table(["index"] + list(COPY_KINDS), rows))
+        else:
+            print("(no copies stored yet: run real_extract.py with --copies 1)")
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
