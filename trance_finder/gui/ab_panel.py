@@ -275,6 +275,9 @@ class ABPanel(QFrame):
     def _jump(self, wip_section: Section, ref_section: Section | None, play: bool = True) -> None:
         a, b = self.sides["A"], self.sides["B"]
         self.current = (wip_section, ref_section)
+        a_secs = a.sections.sections if a.sections is not None else []
+        if wip_section in a_secs:
+            self.section_menu.setCurrentIndex(a_secs.index(wip_section))
         self._loop_side("A", loop_bounds(wip_section, a.sections, self.loop_bars))
         if ref_section is not None:
             self._loop_side("B", loop_bounds(ref_section, b.sections, self.loop_bars))
@@ -438,14 +441,28 @@ class ABPanel(QFrame):
         self.gain_label.setToolTip("Both sides play at the loudness of the quieter one (never boosted). During a "
                                    "section loop the match is between the looped passages, not the whole files.")
 
+    def _landing_fraction(self, slot: str) -> float:
+        """Where the inactive ``slot`` would play from on an A/B switch (its playhead), as a fraction."""
+        p = self.player
+        src, cur = p.source(slot), p.source(p.active)
+        if src is None or not src.frames:
+            return 0.0
+        loop, cur_loop = p.loop(slot), p.loop(p.active)
+        if loop is not None:
+            t = loop[0]
+            if cur_loop is not None and cur_loop[0] <= p.position < cur_loop[1]:
+                t += (p.position - cur_loop[0]) / (cur_loop[1] - cur_loop[0]) * (loop[1] - loop[0])
+            return t / src.duration
+        return p.fraction if cur is not None else 0.0
+
     def refresh(self) -> None:
         p = self.player
         if p is None:
             return
         frac = p.fraction
+        other = "B" if p.active == "A" else "A"
         for w, slot in ((self.wave_a, "A"), (self.wave_b, "B")):
-            if p.active == slot:
-                w.set_fraction(frac)
+            w.set_fraction(frac if slot == p.active else self._landing_fraction(other))
             w.set_active(p.active == slot and p.has_source(slot))
         self.time_label.setText(f"{p.active}  {fmt_time(p.position)} / {fmt_time(p.duration)}")
         playing = p.playing

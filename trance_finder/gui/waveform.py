@@ -57,7 +57,7 @@ class WaveformView(QWidget):
         self.active = False
         self.loading = False
         self._polygon: QPolygonF | None = None
-        self._poly_size = QSize()
+        self._poly_size = None
         self.sections: TrackSections | None = None
         self.loop: tuple[float, float] | None = None
         self._press_x: float | None = None
@@ -182,8 +182,10 @@ class WaveformView(QWidget):
             p.drawText(r, Qt.AlignVCenter | Qt.AlignLeft, text)
             p.end()
             return
-        if self._polygon is None or self._poly_size != self.size():
-            self._polygon, self._poly_size = self._build_polygon(r), self.size()
+        body = r.adjusted(0, STRIP_H + 1, 0, 0) if self.sections is not None else r  # the strip stays readable
+        key = (self.size(), self.sections is not None)
+        if self._polygon is None or self._poly_size != key:
+            self._polygon, self._poly_size = self._build_polygon(body), key
         played_x = r.left() + self.fraction * r.width()
         base = QColor(self.colour)
         base.setAlphaF(0.85 if self.active else 0.45)
