@@ -168,7 +168,8 @@ def train_library(opts: TrainOptions, cancel: CancelToken | None = None):
     label_sentence = (f"Trained on sound alone: {len(tracks)} tracks are too few to learn styles and test them "
                       f"(at least {MIN_TRACKS_FOR_STYLES} are needed), so each track only learned from altered "
                       "copies of itself." if too_few and not plan.views_only else plan.sentence(len(tracks)))
-    yield Progress("labels", 1, 1, label_sentence, {"labels": data.label_names, "label_source": label_source})
+    yield Progress("labels", 1, 1, f"Found {len(data.label_names)} unique labels ({label_source}). {label_sentence}",
+                   {"labels": data.label_names, "label_source": label_source, "sentence": label_sentence})
 
     cfg = TrainConfig(**{**opts.train.to_dict(), "device": device})
     originals = np.stack([t.joined(extractor.names) for t in tracks])
