@@ -241,18 +241,26 @@ class NeighbourTable(QTableView):
         self.doubleClicked.connect(lambda idx: self._play_row(idx.row()))
 
     def fit_columns(self) -> None:
-        """Share the width so the title always gets at least half of it (no "Artist 1 - ..." collapse)."""
+        """Share the width so the title always gets at least half of it (no "Artist 1 - ..." collapse);
+        when even the narrowest columns would take more, Length and then BPM step aside (still in the
+        tooltip and the header)."""
         width = max(1, self.viewport().width())
         wanted = {COL_RANK: 34, COL_SIM: 120, COL_CLUSTER: 150, COL_TEMPO: 46, COL_LENGTH: 56}
         floor = {COL_RANK: 28, COL_SIM: 56, COL_CLUSTER: 70, COL_TEMPO: 40, COL_LENGTH: 46}
-        others = sum(wanted.values())
-        room = width - max(int(0.5 * width), width - others)  # what the other columns may take
-        if room < others:
-            scale = (room - sum(floor.values())) / max(1, others - sum(floor.values()))
-            scale = max(0.0, scale)
-            widths = {c: int(floor[c] + scale * (wanted[c] - floor[c])) for c in wanted}
+        budget = width // 2
+        shown = dict(wanted)
+        for optional in (COL_LENGTH, COL_TEMPO):
+            if sum(floor[c] for c in shown) > budget:
+                del shown[optional]
+        for col in wanted:
+            self.setColumnHidden(col, col not in shown)
+        others = sum(shown.values())
+        if others > budget:
+            lo = sum(floor[c] for c in shown)
+            scale = max(0.0, (budget - lo) / max(1, others - lo))
+            widths = {c: int(floor[c] + scale * (shown[c] - floor[c])) for c in shown}
         else:
-            widths = dict(wanted)
+            widths = shown
         for col, w in widths.items():
             self.setColumnWidth(col, w)
         self.setColumnWidth(COL_TITLE, max(60, width - sum(widths.values())))
