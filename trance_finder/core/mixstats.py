@@ -268,9 +268,9 @@ class MixAnalyzer:
             if x is not None:  # the Tukey window is 1 in the middle: only its tapers multiply
                 x[:, :t] *= self._window[:t]
                 x[:, -t:] *= self._window[-t:]
-        em = np.square(scipy.fft.rfft(m, axis=-1, workers=1).view(np.float32)) @ self._cols
+        em = np.square(scipy.fft.rfft(m, axis=-1, workers=1, overwrite_x=True).view(np.float32)) @ self._cols
         if s is not None:
-            es = np.square(scipy.fft.rfft(s, axis=-1, workers=1).view(np.float32)) @ self._cols
+            es = np.square(scipy.fft.rfft(s, axis=-1, workers=1, overwrite_x=True).view(np.float32)) @ self._cols
             k_power = 2.0 * (em[:, -1].astype(np.float64) + es[:, -1])
         else:
             es = np.zeros_like(em)
