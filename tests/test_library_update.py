@@ -176,5 +176,12 @@ def test_rank_filter_tempo_cluster_label_exclude_and_collapse():
     assert [r.position for r in RankFilter(exclude=("FOREST", " ")).apply(order, recs)] == [1, 4, 0, 3]  # title
     rows = RankFilter(collapse_versions=True).apply(order, recs)
     assert [(r.position, r.versions) for r in rows] == [(1, [0]), (4, []), (2, []), (3, [])]  # best version shown
+    from trance_finder.core.filters import FilterTable
+
+    table = FilterTable.of(recs)
+    for f in (RankFilter(tempo_min=131, exclude=("sky",)), RankFilter(collapse_versions=True, clusters=frozenset({"Bright"}))):
+        assert [(r.position, r.versions) for r in f.apply(order, recs, table)] == \
+            [(r.position, r.versions) for r in f.apply(order, recs)]
+    assert [r.position for r in RankFilter(tempo_min=120).apply([0, 1], [{"path": "x"}, {"tempo": 125.0}])] == [1]
     assert tempo_range(recs) == (130.0, 145.0) and tempo_range([{}]) is None
     assert facet_values(recs, "cluster") == [("Bright", 3), ("Dark", 1), ("Deep", 1)]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,14 +111,16 @@ def scan_audio_files(folder) -> FolderScan:
             problems.append((str(d), f"folder cannot be read ({os_reason(exc)}): its files are left out"))
             continue
         for e in entries:
+            if e.name.startswith(".") and not e.is_dir(follow_symlinks=False):
+                continue  # hidden files (._ AppleDouble, temp files) are never references
             path = Path(e.path)
             try:
-                st = os.stat(e.path)
+                st = e.stat() if not e.is_symlink() else os.stat(e.path)
             except OSError as exc:
                 if is_audio_file(e.name) or exc.errno == errno.ELOOP:
                     problems.append((str(path), os_reason(exc)))
                 continue
-            if os.path.isdir(e.path):
+            if stat.S_ISDIR(st.st_mode):
                 key = (st.st_dev, st.st_ino)
                 if key in seen_dirs:
                     if e.is_symlink():
@@ -125,7 +128,7 @@ def scan_audio_files(folder) -> FolderScan:
                     continue
                 seen_dirs.add(key)
                 stack.append(path)
-            elif is_audio_file(e.name) and os.path.isfile(e.path):
+            elif is_audio_file(e.name) and stat.S_ISREG(st.st_mode):
                 key = (st.st_dev, st.st_ino)
                 if key in seen_files:
                     problems.append((str(path), f"same file as {seen_files[key]} (reached through a link): skipped"))

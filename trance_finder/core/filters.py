@@ -17,6 +17,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
+import numpy as np
+
 #: words that mark a version of the same production (inside brackets or after " - ")
 VERSION_WORDS = (
     "extended mix", "extended version", "extended", "original mix", "original version", "radio edit",
@@ -97,15 +99,33 @@ class RankFilter:
                 return False
         return True
 
-    def apply(self, order, records: list[dict]) -> list[Row]:
-        """The rows to show, best first: ``order`` is index positions in ranked order."""
-        kept = [int(i) for i in order if self.keeps(records[int(i)])]
+    def mask(self, table: FilterTable) -> np.ndarray:
+        """Boolean per index position: passes the filter (collapsing aside). Vectorised."""
+        keep = np.ones(len(table.tempo), dtype=bool)
+        if self.tempo_min is not None:
+            keep &= table.tempo >= self.tempo_min  # NaN (no tempo) never passes a bound
+        if self.tempo_max is not None:
+            keep &= table.tempo <= self.tempo_max
+        if self.clusters:
+            keep &= np.isin(table.cluster, list(self.clusters))
+        if self.labels:
+            keep &= np.isin(table.label, list(self.labels))
+        for word in (_fold(w) for w in self.exclude if w.strip()):
+            keep &= ~np.fromiter((word in text for text in table.text), dtype=bool, count=len(table.text))
+        return keep
+
+    def apply(self, order, records: list[dict], table: FilterTable | None = None) -> list[Row]:
+        """The rows to show, best first: ``order`` is index positions in ranked order. ``table``:
+        ``FilterTable.of(records)`` made once per loaded index (10,000 tracks: milliseconds per call)."""
+        table = table or FilterTable.of(records)
+        order = np.asarray(order, dtype=np.int64)
+        kept = order[self.mask(table)[order]] if len(order) else order
         if not self.collapse_versions:
-            return [Row(i) for i in kept]
+            return [Row(int(i)) for i in kept]
         rows: list[Row] = []
         first: dict[str, Row] = {}
-        for i in kept:
-            key = version_key(record_title(records[i]))
+        for i in kept.tolist():
+            key = table.version[i]
             if key in first:
                 first[key].versions.append(i)
             else:
@@ -113,6 +133,27 @@ class RankFilter:
                 first[key] = row
                 rows.append(row)
         return rows
+
+
+@dataclass
+class FilterTable:
+    """Per index position what the filters look at, computed once per loaded index."""
+
+    tempo: np.ndarray  # float, NaN where unknown
+    cluster: np.ndarray  # str
+    label: np.ndarray  # str
+    text: list[str]  # folded "title / folder" for exclude words
+    version: list[str]  # version_key of the title
+
+    @classmethod
+    def of(cls, records: list[dict]) -> FilterTable:
+        tempo = np.array([r["tempo"] if isinstance(r.get("tempo"), (int, float)) else np.nan for r in records],
+                         dtype=np.float64)
+        titles = [record_title(r) for r in records]
+        return cls(tempo, np.array([str(r.get("cluster") or "") for r in records], dtype=object),
+                   np.array([str(r.get("label") or "") for r in records], dtype=object),
+                   [_fold(t + " / " + str(PurePath(str(r.get("path", ""))).parent)) for t, r in zip(titles, records)],
+                   [version_key(t) for t in titles])
 
 
 def tempo_range(records: list[dict]) -> tuple[float, float] | None:
