@@ -2,7 +2,10 @@
 waveform / whole-file loudness), against the engine's own ``Finder.query`` on the same file; and the
 start-up time of a fresh process to an interactive window with the demo library listed.
 
-    python bench/bench_gui.py [--features musicnn+dsp|dsp] [--runs 3] [--minutes 7]
+    python bench/bench_gui.py [--features musicnn+dsp|dsp] [--runs 3] [--minutes 7] [--startup-only]
+
+First a table of the start-up phases (a fresh process each run: imports, window construction, show,
+and which heavy modules were already imported when the window showed).
 
 User folders point into bench/out/gui_user (the demo library is built there once, a few minutes with
 musicnn). Every drop uses a new file (different content), so no embedding cache hit flatters the numbers.
@@ -49,6 +52,78 @@ w.close()
 """
 
 
+PHASE_PROBE = r"""
+import sys, time
+t0 = time.perf_counter()
+marks = []
+def mark(name):
+    marks.append((name, time.perf_counter() - t0))
+from PySide6.QtWidgets import QApplication
+mark("import PySide6")
+from trance_finder.gui.app import ensure_app
+mark("import trance_finder.gui.app")
+app = ensure_app()
+mark("QApplication + theme")
+from trance_finder.gui.main_window import MainWindow
+mark("import main_window (and what it imports)")
+w = MainWindow(use_demo=False, player=None, autostart=False)
+mark("MainWindow() built")
+w.show()
+app.processEvents()
+mark("window shown")
+heavy = [m for m in ("torch", "faiss", "scipy", "pyloudnorm", "trance_finder.core.engine", "trance_finder.core.audio")
+         if m in sys.modules]
+for name, t in marks:
+    print(f"PHASE {t:.4f} {name}")
+print("HEAVY " + (",".join(heavy) or "-"))
+w.close()
+"""
+
+
+def _phase_run(tree: Path) -> tuple[dict[str, float], str]:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    t0 = time.time()
+    out = subprocess.run([sys.executable, "-c", PHASE_PROBE], capture_output=True, text=True, env=env, cwd=str(tree))
+    spawn = time.time() - t0
+    phases, heavy = {}, ""
+    for ln in out.stdout.splitlines():
+        if ln.startswith("PHASE"):
+            _tag, t, name = ln.split(" ", 2)
+            phases[name] = float(t)
+        elif ln.startswith("HEAVY"):
+            heavy = ln.split(" ", 1)[1]
+    if not phases:
+        raise SystemExit(f"phase probe failed in {tree}:\n{out.stdout}\n{out.stderr[-2000:]}")
+    phases["process exit (whole run)"] = spawn
+    return phases, heavy
+
+
+def startup_phases(runs: int, trees: list[Path]) -> None:
+    """What runs before the window shows: fresh processes, trees interleaved (same load for each), the
+    median time to each phase. ``trees``: source trees to compare (e.g. an older commit exported with
+    ``git archive``); the first is this checkout."""
+    results = {t: {} for t in trees}
+    heavy = {}
+    for _ in range(runs):
+        for tree in trees:
+            phases, heavy[tree] = _phase_run(tree)
+            for name, t in phases.items():
+                results[tree].setdefault(name, []).append(t)
+    names = list(results[trees[0]])
+    rows = []
+    for name in names:
+        row = [name]
+        for tree in trees:
+            values = results[tree].get(name)
+            row.append(f"{statistics.median(values):.2f}" if values else "-")
+        rows.append(row)
+    labels = [f"{t.name or t} (s)" for t in trees]
+    print(f"\nStart-up phases, {runs} fresh processes per tree (median s since interpreter start) on {machine()}\n")
+    print(table(["phase", *labels], rows))
+    for tree in trees:
+        print(f"heavy modules imported when the window shows ({tree.name}): {heavy[tree]}")
+
+
 def make_wips(folder: Path, minutes: float, runs: int, sr: int = 22050) -> list[Path]:
     """``runs`` different 7-minute WIPs: a 30 s synthetic WIP render tiled, each at its own level."""
     import numpy as np
@@ -83,7 +158,15 @@ def main() -> None:
     ap.add_argument("--features", default=None)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--minutes", type=float, default=7.0)
+    ap.add_argument("--compare-tree", action="append", default=[],
+                    help="another source tree to time the start-up phases of (e.g. git archive of an older commit)")
+    ap.add_argument("--startup-only", action="store_true",
+                    help="only the start-up phases (what runs before the window shows); no demo, no drops")
     args = ap.parse_args()
+    trees = [Path(__file__).resolve().parent.parent] + [Path(t).resolve() for t in args.compare_tree]
+    startup_phases(args.runs, trees)
+    if args.startup_only:
+        return
 
     from trance_finder.core.backbones import availability
     from trance_finder.core.extract import DEFAULT_FEATURES
