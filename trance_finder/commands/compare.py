@@ -92,6 +92,7 @@ def run(args) -> int:
         target = f'the {len(refs)} references in "{what}"'
 
     wip_sections, wip_mix = _wip_structure(finder, query, tempo)
+    tempo = tempo or getattr(wip_sections, "tempo", None)
     section = (args.section or "drop").strip().lower()
     if section in ("whole track", "all"):
         section = "whole"
