@@ -63,8 +63,8 @@ REL_GATE_LU = -10.0
 LRA_REL_GATE_LU = -20.0
 TP_BLOCKS_PER_HOP = 4  # true peak: the loudest ~1.5 ms blocks of each hop and channel ...
 TP_SAMPLES_PER_BLOCK = 3  # ... and their largest samples are looked at
-TP_CONTEXT = 12  # input samples either side of a looked-at sample (resample_poly's filter spans 10)
 TP_REACH = 2  # inter-sample peaks searched within this many samples of a looked-at sample
+TP_CONTEXT = TP_REACH + 10  # input samples either side of a looked-at sample (resample_poly's filter spans 10)
 _TINY = 1e-20
 
 
@@ -294,7 +294,10 @@ class MixAnalyzer:
         fi = np.arange(f)[None, :, None]
         samples = blocks[ci, fi, top_b]  # (c, f, k, sb)
         m = min(TP_SAMPLES_PER_BLOCK, sb)
-        pos = np.argpartition(-np.abs(samples), m - 1, axis=-1)[..., :m]  # (c, f, k, m)
+        if m == 1:
+            pos = np.abs(samples).argmax(axis=-1)[..., None]  # (c, f, k, 1)
+        else:
+            pos = np.argpartition(-np.abs(samples), m - 1, axis=-1)[..., :m]  # (c, f, k, m)
         pos = pos + (top_b * sb)[..., None] + (fi * self.hop)[..., None] + TP_CONTEXT  # index into ext
         ext = np.concatenate([self._before, chunk, after], axis=1)
         offsets = np.arange(-TP_CONTEXT, TP_CONTEXT + 1)
@@ -310,14 +313,18 @@ def _sub_block(hop: int) -> int:
     return min(divisors, key=lambda d: abs(d - 64)) if divisors else hop
 
 
-@functools.lru_cache(maxsize=1)
 def _interpolation_matrix() -> np.ndarray:
+    return _interpolation_matrix_for(TP_CONTEXT, TP_REACH)
+
+
+@functools.lru_cache(maxsize=4)
+def _interpolation_matrix_for(context: int, reach: int) -> np.ndarray:
     """(2*TP_CONTEXT+1, k) float32: the 4x-oversampled values (scipy.signal.resample_poly, default filter)
     within TP_REACH input samples of a snippet's centre, as one matrix product per snippet."""
-    size = 2 * TP_CONTEXT + 1
+    size = 2 * context + 1
     up = scipy.signal.resample_poly(np.eye(size), 4, 1, axis=-1)  # row j: response to a unit sample at j
-    centre = 4 * TP_CONTEXT
-    return np.ascontiguousarray(up[:, centre - 4 * TP_REACH:centre + 4 * TP_REACH + 1]).astype(np.float32)
+    centre = 4 * context
+    return np.ascontiguousarray(up[:, centre - 4 * reach:centre + 4 * reach + 1]).astype(np.float32)
 
 
 # -- summaries ---------------------------------------------------------------------------------------
