@@ -4,8 +4,13 @@
    and for the whole file pipeline (decode, resample, loudness, DNA, backbones) on a 7-minute track.
 2. Lever: 48 synthetic 3-minute tracks (8 styles); for each window plan, extraction time per track and
    leave-one-out precision@5 of the raw features (no training, so nothing is flattered).
+3. One decode per reference (``--only structure`` runs just this): on the 7-minute track (44.1 kHz
+   stereo FLAC), the query's ranked-list analysis (windows only), the WIP's sections + mix stats
+   (``structure_of``: one decode, what the GUI runs after the ranked list), and the reference
+   pipeline (one decode: sections, mix, embedding windows, section vectors) by part; then a
+   30-minute mix through the reference pipeline with its peak Python heap (tracemalloc).
 
-    python bench/bench_extraction.py [--long-tracks 48] [--long-seconds 180]
+    python bench/bench_extraction.py [--long-tracks 48] [--long-seconds 180] [--only speed|structure]
 """
 
 from __future__ import annotations
@@ -26,18 +31,84 @@ from trance_finder.core.head import Standardizer
 
 
 def long_track(path, family, seed, seconds, sr=22050):
-    if not path.exists():
+    if not path.exists():  # (flac or wav, from the suffix)
         style = synth.sample_style(family, np.random.default_rng(seed), seed=seed)
         path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(str(path), synth.render_track(style, seconds=seconds, sr=sr).T, sr, subtype="PCM_16")
     return path
 
 
+def best(fn, repeats: int = 3) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def structure_bench() -> None:
+    import tracemalloc
+
+    from trance_finder.core import analysis, mixstats
+    from trance_finder.core import audio as audio_io
+
+    spec = "musicnn+dsp" if availability("musicnn")[0] else "dsp"
+    wip = OUT / "long" / "wip_7min_44k.flac"
+    long_track(wip, "psy", 77, 420.0, sr=44100)
+    ex = FeatureExtractor(spec)
+    q = ex.analyse_file(wip)  # warm-up
+    info = audio_io.audio_info(wip)
+    rows = [["ranked-list analysis (8 windows read, embedded)", f"{best(lambda: ex.analyse_file(wip)):.2f}"]]
+    tempo = q.dna["tempo"]
+    rows.append(["WIP sections + mix stats (structure_of: one decode)",
+                 f"{best(lambda: ex.structure_of(wip, tempo=tempo, use_cache=False)):.2f}"])
+    rows.append(["  decode + mono tape only", f"{best(lambda: ex.decode_whole(wip, info, analysers=False)):.2f}"])
+    rows.append(["  decode + tape + section and mix analysers", f"{best(lambda: ex.decode_whole(wip, info)):.2f}"])
+    sec, _mix, tape, lufs = ex.structure_of(wip, tempo=tempo, use_cache=False)
+    _t, _s, mix_an = ex.decode_whole(wip, info)
+    frames = mix_an.finish()
+    rows.append(["  mix stats per label from the frames (section_stats)",
+                 f"{best(lambda: mixstats.section_stats(frames, sec.sections)):.3f}"])
+    label = max({s.label for s in sec.sections}, key=lambda lb: sum(s.duration for s in sec.of_label(lb)))
+    rows.append([f"section search: the WIP's {label} vector (after structure_of)",
+                 f"{best(lambda: ex.section_vector(tape, sec, lufs, label), 2):.2f}"])
+    rows.append(["reference pipeline, 0 views (one decode: all of the above)",
+                 f"{best(lambda: ex.analyse_file(wip, structure=True), 2):.2f}"])
+    for views in (2, 4):
+        rows.append([f"reference pipeline, {views} augmented views",
+                     f"{best(lambda v=views: ex.analyse_file(wip, n_views=v, structure=True), 1):.2f}"])
+    print(f"\nOne decode per reference ({spec}, 7-min 44.1 kHz stereo FLAC, {len(sec.sections)} sections; "
+          "best of 3):\n")
+    print(table(["what", "seconds"], rows))
+
+    mix30 = OUT / "long" / "mix_30min.flac"
+    if not mix30.exists():
+        with sf.SoundFile(str(mix30), "w", 44100, 2, subtype="PCM_16") as fh:
+            for m in range(30):
+                style = synth.sample_style(list(synth.STYLE_FAMILIES)[m % 8], np.random.default_rng(m), seed=m)
+                fh.write(synth.render_track(style, seconds=60.0, sr=44100).T)
+    tracemalloc.start()
+    t = time.perf_counter()
+    tr = ex.analyse_file(mix30, structure=True)
+    s = time.perf_counter() - t
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    print(f"\n30-minute mix (44.1 kHz stereo FLAC): reference pipeline {s:.1f} s, peak Python heap "
+          f"{peak / 1e6:.0f} MB (the mono tape at {analysis.TAPE_SR} Hz is float16 above "
+          f"{analysis.TAPE_FLOAT32_SECONDS // 60} minutes), {len(tr.sections['sections'])} sections")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--long-tracks", type=int, default=48)
     ap.add_argument("--long-seconds", type=float, default=180.0)
+    ap.add_argument("--only", choices=["speed", "structure"], default=None)
     args = ap.parse_args()
+    if args.only == "structure":
+        print(f"Machine: {machine()}")
+        structure_bench()
+        return
     names = [n for n in ("dsp", "musicnn", "openl3") if availability(n)[0]]
 
     # 1. analysis speed per backbone
@@ -67,6 +138,8 @@ def main() -> None:
             rows.append([spec, label, f"{s:.2f}", f"{420 / s:.1f}"])
     print(f"Machine: {machine()}\n")
     print(table(["backbone", "what", "seconds", "audio s / s"], rows))
+    if args.only == "speed":
+        return
 
     # 2. the lever
     fams = list(synth.STYLE_FAMILIES)
@@ -91,6 +164,8 @@ def main() -> None:
     print(f"\nWindow plan lever ({spec}, {len(files)} tracks of {args.long_seconds:.0f} s, 8 styles; "
           "raw features, leave-one-out precision@5):\n")
     print(table(["windows embedded", "s / track", "audio s / s", "P@5 raw"], lever))
+    if args.only is None:
+        structure_bench()
 
 
 if __name__ == "__main__":
