@@ -437,31 +437,28 @@ def _split_by_level(level: np.ndarray, a: int, b: int, depth: int = 2, min_len: 
 def _build_start(bars: _Bars, a: int, b: int) -> int | None:
     """Start bar of a build at the end of the kickless run [a, b), or None.
 
-    Walking back from the run's last bar, bars are build-like while they stand out from the first half
-    of the run: onsets on the beats (a snare roll: beat flux >= max(3.5, 1.3 x the first half's median)), or
-    percussive flux x1.3, or high-band level +3 dB (riser). The build starts at the first bar of that
-    tail with beat onsets (where the roll starts); a tail without any starts where the high band has
-    risen by 6 dB, if it has."""
+    The snare roll of a build puts onsets on every beat: the bar with the strongest beat onsets in the
+    run's second half (at least max(3.5, 2 x the first half's median)) starts the build, extended back
+    over the bars just before it whose beat onsets are nearly as strong (>= 70 %: a longer roll). Without such a
+    bar, a tail whose high band (riser noise) sits 9 dB over the first half's is the build."""
     n = b - a
     if n < 2:
         return None
-    high, perc, bf = bars.high[a:b], bars.perc[a:b], bars.beat_flux[a:b]
-    ref = slice(0, max(1, n // 2))
-    thr = max(3.5, 1.3 * float(np.median(bf[ref])))
-    p0, h0 = float(np.mean(perc[ref])), float(np.mean(high[ref]))
-    snare = bf >= thr
-    like = snare | (perc >= 1.3 * p0) | (high >= h0 + 3.0)
-    j = n
-    while j > max(1, n - max(1, n // 2)) and like[j - 1]:
-        j -= 1
-    if j == n:
-        return None
-    tail = np.arange(j, n)
-    rolls = tail[snare[j:]]
-    if rolls.size:
-        return a + int(rolls[0])
-    risen = tail[high[j:] >= h0 + 6.0]
-    return a + int(risen[0]) if risen.size else None
+    high, bf = bars.high[a:b], bars.beat_flux[a:b]
+    half = max(1, n // 2)
+    thr = max(3.5, 2.0 * float(np.median(bf[:half])))
+    lo = n - max(1, n - half)
+    peak = lo + int(np.argmax(bf[lo:]))
+    if bf[peak] >= thr:
+        s = peak
+        while s - 1 >= lo and bf[s - 1] >= max(thr, 0.7 * bf[peak]):
+            s -= 1
+        return a + s
+    h0 = float(np.mean(high[:half]))
+    s = n
+    while s - 1 >= lo and high[s - 1] >= h0 + 9.0:
+        s -= 1
+    return a + s if s < n else None
 
 
 def _label_bars(bars: _Bars) -> list[tuple[int, int, str]]:
@@ -568,6 +565,24 @@ def _end_bar(ts: TrackSections, end: float) -> int:
     return int(math.ceil((end - ts.first_downbeat) / ts.bar_seconds - 1e-6)) + 1
 
 
+def _kick_threshold(ratio: np.ndarray) -> float:
+    """Kick-ratio threshold for this track: between the two clusters of bar ratios (2-means on the log)
+    when they are clearly apart (a track with and without kick parts), clipped to [2.2, 5]; 2.2 else."""
+    x = np.log(np.maximum(ratio, 1e-3))
+    if len(x) < 4:
+        return _KICK_RATIO
+    lo, hi = np.percentile(x, 5), np.percentile(x, 95)
+    for _ in range(20):
+        mid = 0.5 * (lo + hi)
+        a, b = x[x <= mid], x[x > mid]
+        if not len(a) or not len(b):
+            return _KICK_RATIO
+        lo, hi = float(np.median(a)), float(np.median(b))
+    if hi - lo < math.log(2.5):
+        return _KICK_RATIO
+    return float(np.clip(math.exp(0.5 * (lo + hi)), _KICK_RATIO, 5.0))
+
+
 def _analyse(feat: np.ndarray, fs: float, duration: float, tempo: float | None) -> TrackSections:
     n = len(feat)
     rate = 1.0 / fs
@@ -591,10 +606,13 @@ def _analyse(feat: np.ndarray, fs: float, duration: float, tempo: float | None) 
     low_flux = np.maximum(0.0, np.diff(low, prepend=low[0]))
     low_flux[~active] = 0.0
     env = flux / (np.mean(flux) + 1e-9) + low_flux / (np.mean(low_flux) + 1e-9)
+    # the comb uses every onset; the fine tempo follows the kick (low-band onsets) alone, which busy
+    # 16th lines (acid, rolling bass) cannot pull off the beat
+    fine_env = low_flux if np.count_nonzero(low_flux) > 8 else env
     if tempo and tempo > 0:
-        bpm = _refine_tempo(env, times, _fold(float(tempo)) if tempo < 60 or tempo > 250 else float(tempo), 0.01)
+        bpm = _refine_tempo(fine_env, times, _fold(float(tempo)) if tempo < 60 or tempo > 250 else float(tempo), 0.01)
     else:
-        bpm = _refine_tempo(env, times, _comb_tempo(env, rate), 0.006)
+        bpm = _refine_tempo(fine_env, times, _comb_tempo(env, rate), 0.006)
     beat = 60.0 / bpm
     # beat phase from the kick onsets (low band), then the frame-latency correction
     x = _fourier(*_peaks(low_flux, times), np.array([1.0 / beat]))[0]
@@ -629,7 +647,7 @@ def _analyse(feat: np.ndarray, fs: float, duration: float, tempo: float | None) 
     beat_flux = np.median(flux_on_beat, axis=1) / ((c_fl[edges[1:]] - c_fl[edges[:-1]]) / cnt + 1e-9)
     low_db = _db(means[:, 0])
     level_db = _db(means[:, _F_K])
-    kick = (ratio > _KICK_RATIO) & (low_db > float(np.percentile(low_db, 90)) - 10.0) \
+    kick = (ratio > _kick_threshold(ratio)) & (low_db > float(np.percentile(low_db, 90)) - 10.0) \
         & (low_db > level_db - 18.0) & (np.median(on_beat, axis=1) > 1.0)
     bars = _Bars(starts, kick, ratio, level_db, _db(means[:, 2] + means[:, 3]), means[:, _F_FLUX],
                  _db(means[:, 4]), beat_flux)
