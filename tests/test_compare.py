@@ -205,6 +205,21 @@ def test_clipping_and_phase_are_listed_but_level_alone_is_not():
         C.compare(_stats(), [])
 
 
+def test_compare_mixes_falls_back_to_whole_tracks_and_says_so():
+    drop, whole = _stats(lufs=-8.0, tp=0.0), _stats(lufs=-10.0, tp=-1.0)
+    refs = [{"whole": whole, "drop": drop}, {"whole": whole}]
+    res = C.compare_mixes({"whole": _stats(), "drop": drop}, refs, "drop", "wip.wav", ["a.wav", "b.wav"])
+    assert res.section == "drop" and res.n_targets == 2
+    assert res.notes == ["1 reference(s) without a drop section count with their whole track: b.wav"]
+    res = C.compare_mixes({"whole": _stats()}, refs, "drop", "wip.wav")
+    assert res.section == "whole track" and "wip.wav has no drop section" in res.notes[0]
+    assert C.compare_mixes({"whole": _stats()}, refs, "Whole track").section == "whole track"
+    track = {"tempo": 140.0, "mix": {"whole": whole.to_json(), "drop": drop.to_json()}}
+    mix = C.record_mix(track)
+    assert set(mix) == {"whole", "drop"} and mix["drop"].tempo == 140.0
+    assert C.record_mix({"mix": {"drop": drop.to_json()}}) is None and C.record_mix({}) is None
+
+
 def test_reference_stats_read_from_index_records():
     st = _stats(tempo=None)
     track = {"path": "a.wav", "tempo": 138.0, "mix": {"whole": st.to_json(), "drop": st.to_json()}}

@@ -144,6 +144,8 @@ def test_bad_input_is_refused():
     an2 = M.MixAnalyzer(SR)
     with pytest.raises(ValueError):
         an2.add(np.full((2, 20000), np.nan, np.float32))
+    with pytest.raises(ValueError, match="transposed"):
+        M.MixAnalyzer(SR).add(np.zeros((20000, 2), np.float32))
     silent = M.analyse_audio(np.zeros((2, SR), np.float32), SR)
     assert math.isnan(silent.lufs) and math.isnan(silent.plr)
     assert M.MixStats.from_json(silent.to_json()).to_json() == silent.to_json()

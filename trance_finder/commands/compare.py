@@ -93,42 +93,30 @@ def run(args) -> int:
 
     wip_sections, wip_mix = _wip_structure(finder, query, tempo)
     tempo = tempo or getattr(wip_sections, "tempo", None)
-    section = (args.section or "drop").strip().lower()
-    if section in ("whole track", "all"):
-        section = "whole"
-    if section != "whole" and section not in wip_mix:
-        have = ", ".join(k for k in wip_mix if k != "whole") or "none found"
-        notes.append(f"{query.name} has no {section} section (its sections: {have}): comparing the whole track")
-        section = "whole"
-    wip = wip_mix["whole" if section not in wip_mix else section]
-    if wip.tempo is None and tempo:
-        wip.tempo = float(tempo)
+    for st in wip_mix.values():
+        if st.tempo is None and tempo:
+            st.tempo = float(tempo)
 
-    stats, measured, missing = [], 0, []
+    ref_mixes, names, measured, missing = [], [], 0, []
     for path, rec in refs:
-        st = cmp.reference_stats(rec, section) if rec else None
-        if st is None and rec and rec.get("mix") and section != "whole":
-            st = cmp.reference_stats(rec, "whole")
-            if st is not None:
-                notes.append(f"{Path(path).name} has no {section} section: its whole track is used")
-        if st is None:
+        mix = cmp.record_mix(rec) if rec else None
+        if mix is None:
             if not Path(path).is_file():
                 missing.append(Path(path).name)
                 continue
             _secs, mix = cmp.file_structure(path, tempo=(rec or {}).get("tempo"))
-            st = mix.get(section) or mix["whole"]
             measured += 1
-        stats.append(st)
+        ref_mixes.append(mix)
+        names.append(Path(path).name)
     if measured:
         notes.append(f"measured {measured} reference(s) from their audio: this index stores no mix statistics "
                      "for them (re-train to store them)")
     if missing:
         notes.append(f"skipped {len(missing)} reference(s) whose file is gone: {', '.join(missing[:5])}")
-    if not stats:
+    if not ref_mixes:
         raise TranceFinderError("no reference to compare with (their files are gone and the index stores no "
                                 "mix statistics)")
-
-    res = cmp.compare(wip, stats, "whole track" if section == "whole" else section)
+    res = cmp.compare_mixes(wip_mix, ref_mixes, args.section or "drop", query.name, names)
     res.notes.extend(notes)
     if args.json:
         out = res.to_json()

@@ -26,8 +26,10 @@ the table shows the 12 LU. The level enters the sentences through PLR ("5 LU qui
 and a true peak above 0 dBTP is listed as clipping.
 
 Reference stats stored in the index: ``track["mix"] = {"whole": MixStats.to_json(), "drop": ..., label:
-...}`` (``mixstats.section_stats``); ``reference_stats`` reads them; ``file_structure`` measures a file
-(sections and mix from one decode) when they are missing.
+...}`` (``mixstats.section_stats``; all sections of a label summarised together); ``record_mix`` /
+``reference_stats`` read them; ``file_structure`` measures a file (sections and mix from one decode)
+when they are missing. ``compare_mixes(wip_mix, ref_mixes, section)`` is what the CLI and the window
+show: the chosen section (drops by default) with the whole-track fallbacks said in ``notes``.
 """
 
 from __future__ import annotations
@@ -261,7 +263,51 @@ def _summary(subject: str, section: str, n: int, diffs: list[Difference], lufs_d
     return f"Compared with {against}, the largest difference: {first}{more}."
 
 
-# -- where the stats come from -------------------------------------------------------------------
+# -- sections and where the stats come from ------------------------------------------------------
+def compare_mixes(wip_mix: dict[str, MixStats], ref_mixes: list[dict[str, MixStats]], section: str = "drop",
+                  wip_name: str = "Your WIP", ref_names: list[str] | None = None) -> CompareResult:
+    """The Compare the app shows. ``wip_mix`` and each of ``ref_mixes``: {"whole": MixStats, label:
+    MixStats, ...} (``Finder.analyse_structure`` / ``Finder.reference_structure`` / ``record_mix``).
+
+    The WIP's ``section`` (drops by default) against the same section of every reference; the WIP's
+    whole track when it has no such section, a reference's whole track when it has none: both said in
+    ``notes``. ``section`` "whole" (or "whole track") compares whole tracks."""
+    section = (section or "whole").strip().lower()
+    section = "whole" if section in ("whole track", "all", "") else section
+    notes = []
+    if section != "whole" and section not in wip_mix:
+        have = ", ".join(k for k in wip_mix if k != "whole") or "none found"
+        notes.append(f"{wip_name} has no {section} section (its sections: {have}): comparing whole tracks")
+        section = "whole"
+    if "whole" not in wip_mix:
+        raise ValueError("the WIP's mix statistics have no whole-track entry")
+    names = ref_names or [f"reference {i + 1}" for i in range(len(ref_mixes))]
+    stats, fallback = [], []
+    for name, mix in zip(names, ref_mixes):
+        st = (mix or {}).get(section)
+        if st is None and mix and section != "whole" and mix.get("whole") is not None:
+            st = mix["whole"]
+            fallback.append(name)
+        if st is not None:
+            stats.append(st)
+    if fallback:
+        notes.append(f"{len(fallback)} reference(s) without a {section} section count with their whole track: "
+                     f"{', '.join(fallback[:5])}")
+    res = compare(wip_mix[section], stats, "whole track" if section == "whole" else section)
+    res.notes.extend(notes)
+    return res
+
+
+def record_mix(track: dict) -> dict[str, MixStats] | None:
+    """{label: MixStats} stored in an index record (``track["mix"]``), tempo from the record; None when
+    the record has none (an index trained before mix statistics existed) or they cannot be read."""
+    mix = track.get("mix") if isinstance(track, dict) else None
+    if not isinstance(mix, dict) or "whole" not in mix:
+        return None
+    out = {k: reference_stats(track, k) for k in mix}
+    return None if any(v is None for v in out.values()) else out
+
+
 def file_frames(path, cancel=None) -> mixstats.MixFrames:
     """Decode a file block by block (core.audio.iter_blocks) into MixFrames; ``cancel`` is checked per
     block (``CancelToken.check``)."""

@@ -209,6 +209,8 @@ class MixAnalyzer:
             block = block[None, :]
         if block.ndim != 2:
             raise ValueError(f"audio blocks must be (channels, n), got shape {block.shape}")
+        if block.shape[0] > 8 and block.shape[1] <= 8:
+            raise ValueError(f"audio blocks must be (channels, n), got shape {block.shape} (transposed?)")
         block = block[:2]
         if self._channels is None:
             self._channels = block.shape[0]
