@@ -314,3 +314,28 @@ def test_parse_against():
     assert parse_against(__file__)[0] == "path"
     with pytest.raises(TranceFinderError):
         parse_against("top0")
+
+
+def test_cli_compare_on_a_tiny_trained_library(tmp_path, capsys):
+    """End to end: train (dsp backbone, 4 tracks, 1 epoch), then compare a reference's copy with its top 5."""
+    import json
+
+    from trance_finder import cli
+    from trance_finder.core.engine import load_finder_or_explain
+    from trance_finder.core.progress import run_to_end
+
+    lib = tmp_path / "lib"
+    run_to_end(synth.make_library(lib, n_per_family=2, families=["uplifting", "psy"], seconds=12.0, sr=22050,
+                                  seed=7))
+    model, index = tmp_path / "m" / "embedding_model.pt", tmp_path / "m" / "similarity_index.faiss"
+    assert cli.main(["train", "--references", str(lib), "--output-model", str(model), "--output-index", str(index),
+                     "--epochs", "1", "--backbone", "dsp", "--views", "0", "--eval-folds", "0",
+                     "--cache-dir", str(tmp_path / "cache"), "--json"]) == 0
+    capsys.readouterr()
+    query = sorted((lib / "psy").glob("*.wav"))[0]
+    assert cli.main(["compare", "--query", str(query), "--model", str(model), "--index", str(index), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["n_targets"] == 4 and len(d["references"]) == 4 and str(query) in d["references"]
+    assert len(d["bands"]) == len(M.BANDS) and len(d["stereo"]) == len(M.STEREO_BANDS) and d["summary"]
+    stored = all(t.get("mix") for t in load_finder_or_explain(str(model), str(index)).tracks)
+    assert any("measured 4 reference" in n for n in d["notes"]) == (not stored)
