@@ -40,7 +40,7 @@ from trance_finder.core.extract import (
 )
 from trance_finder.core.head import EmbeddingModel, Standardizer, unit_rows
 from trance_finder.core.index import SimilarityIndex, metadata_path
-from trance_finder.core.labels import LabelPlan, cluster_labels, find_label_source
+from trance_finder.core.labels import LabelPlan, cluster_labels, find_label_source, views_only_sentence
 from trance_finder.core.library import file_identity
 from trance_finder.core.profile import ReferenceProfile, build_profile, carry_names, profile_from_labels
 from trance_finder.core.progress import CancelToken, Progress
@@ -165,17 +165,18 @@ def train_library(opts: TrainOptions, cancel: CancelToken | None = None):
     data = TrainingSet.from_tracks(tracks, classes, extractor.names, opts.n_views)
     views_only = len(data.label_names) < 2
     label_source = plan.source
-    label_sentence = (f"Trained on sound alone: {len(tracks)} tracks are too few to learn styles and test them "
-                      f"(at least {MIN_TRACKS_FOR_STYLES} are needed), so each track only learned from altered "
-                      "copies of itself." if too_few and not plan.views_only else plan.sentence(len(tracks)))
+    trains_views = VIEWS_ONLY_USES_HEAD and opts.n_views > 0
+    label_sentence = (views_only_sentence(f"{len(tracks)} tracks are too few to learn styles and test them (at "
+                                          f"least {MIN_TRACKS_FOR_STYLES} are needed)", trains_views)
+                      if too_few and not plan.views_only else plan.sentence(len(tracks), trains_views))
     yield Progress("labels", 1, 1, f"Found {len(data.label_names)} unique labels ({label_source}). {label_sentence}",
                    {"labels": data.label_names, "label_source": label_source, "sentence": label_sentence})
 
     cfg = TrainConfig(**{**opts.train.to_dict(), "device": device})
     originals = np.stack([t.joined(extractor.names) for t in tracks])
     standardizer = Standardizer.fit(data.X, data.blocks)
-    if views_only and opts.n_views == 0:
-        model = EmbeddingModel.raw(standardizer, {"head_bypass_reason": "nothing to learn: no styles, no views"},
+    if views_only and not trains_views:
+        model = EmbeddingModel.raw(standardizer, {"head_bypass_reason": "no styles to learn from"},
                                    cfg.embedding_dim)
     else:
         model = yield from train_head(data, cfg, cancel)

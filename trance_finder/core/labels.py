@@ -59,21 +59,28 @@ class LabelPlan:
     def views_only(self) -> bool:
         return self.n_classes < 2
 
-    def sentence(self, n_tracks: int) -> str:
-        """One producer sentence: which labels trained the model, and what the others did."""
+    def sentence(self, n_tracks: int, trains_views: bool = True) -> str:
+        """One producer sentence: which labels trained the model, and what the others did.
+        ``trains_views`` False: with no styles nothing is trained (the raw backbone is used)."""
         what = {"labels.csv": "your labels.csv", "folders": "the sub-folders of your reference folder",
                 "genre tags": "the genre tags of your files", "clusters": "the app's own clusters of your references",
                 "none": ""}[self.source]
         if self.views_only:
             why = (f"{what} gave no style with two or more tracks" if what
                    else "no labels.csv, no sub-folders with two or more tracks each and no genre tags were found")
-            return (f"Trained on sound alone: {why}, so each track only learned from altered copies of itself "
-                    f"(put references in one sub-folder per style to teach the app your styles).")
+            return (views_only_sentence(why, trains_views)
+                    + " Put references in one sub-folder per style to teach the app your styles.")
         n_cls = sum(1 for p in self.classes)
         rest = n_tracks - n_cls
         tail = (f"; {rest} track{'s' if rest != 1 else ''} with a style of its own learned from altered copies "
                 f"of {'themselves' if rest != 1 else 'itself'}" if rest else "")
         return f"Trained on {self.n_classes} styles from {what}{f' ({self.detail})' if self.detail else ''}{tail}."
+
+
+def views_only_sentence(why: str, trains_views: bool) -> str:
+    if trains_views:
+        return f"Trained on sound alone: {why}, so each track only learned from altered copies of itself."
+    return f"No training: {why}, so the app compares tracks by their sound alone (the untrained backbone)."
 
 
 def triplet_classes(label_of: dict[str, str], n_tracks: int | None = None) -> dict[str, str]:
