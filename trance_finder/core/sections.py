@@ -195,19 +195,13 @@ class SectionAnalyzer:
         box = np.abs(np.sinc(freqs * self.decim / sr) / np.maximum(np.sinc(freqs / sr), 1e-9)) ** 2
         box = np.maximum(box, 0.3)  # the box-car's droop near the decimated Nyquist, compensated
         self._scale = (scale / box).astype(np.float32)
-        edges = [*_BAND_EDGES, rate_d / 2.0 + 1.0]
-        bands = np.zeros((len(freqs), len(edges) - 1), np.float32)
-        for j in range(len(edges) - 1):
-            bands[(freqs >= edges[j]) & (freqs < edges[j + 1]), j] = 1.0
-        self._bands = bands * self._scale[:, None]
+        # band sums by contiguous bin ranges (np.add.reduceat: no BLAS threads for these tiny products)
+        self._band_lo = int(np.searchsorted(freqs, _BAND_EDGES[0]))
+        self._band_starts = np.searchsorted(freqs, np.array(_BAND_EDGES)) - self._band_lo
         self._kw = (self._scale * _k_weight_power(freqs, sr)).astype(np.float32)
-        # 32 log-spaced bands (scaled to -60 dBFS) for the spectral flux
-        fb_edges = np.geomspace(40.0, rate_d / 2.0, 33)
-        fb = np.zeros((len(freqs), 32), np.float32)
-        for j in range(32):
-            fb[(freqs >= fb_edges[j]) & (freqs < fb_edges[j + 1] + (j == 31)), j] = 1.0
-        fb[:, fb.sum(axis=0) == 0] = 0.0
-        self._flux_bands = (fb * (self._scale / 1e-6)[:, None]).astype(np.float32)
+        # up to 32 log-spaced bands from 40 Hz (levels relative to -60 dBFS) for the spectral flux
+        starts = np.unique(np.searchsorted(freqs, np.geomspace(40.0, rate_d / 2.0, 33)[:-1]))
+        self._flux_starts = starts[starts < len(freqs)]
         self._carry: np.ndarray | None = None
         self._prev_log: np.ndarray | None = None
         self._chunks: list[np.ndarray] = []
@@ -251,9 +245,12 @@ class SectionAnalyzer:
 
     def _frames(self, x: np.ndarray, nfr: int) -> np.ndarray:
         ch = x.shape[0]
-        fr = x.reshape(ch, nfr, self.hop)
-        sq = fr.reshape(ch * nfr, self.hop)
-        total = np.einsum("ij,ij->i", sq, sq).reshape(ch, nfr).sum(axis=0) / np.float32(self.hop)  # sum of channels' mean squares
+        # the sum of the channels' mean squares (per channel: row views, no copy of the block)
+        total = np.zeros(nfr, np.float32)
+        for c in range(ch):
+            fr = x[c].reshape(nfr, self.hop)
+            total += np.einsum("ij,ij->i", fr, fr)
+        total /= np.float32(self.hop)
         mono = x[0] * np.float32(2.0) if ch == 1 else x[0] + x[1]  # 2 x the mean; scaled below
         d = self.decim
         if d > 1:
@@ -265,15 +262,17 @@ class SectionAnalyzer:
             md = mono
         md *= np.float32(0.5 / d)
         spec = sfft.rfft(md.reshape(nfr, self.nfft) * self._win, axis=-1)
-        power = spec.real * spec.real + spec.imag * spec.imag
-        bands = power @ self._bands
+        power = np.abs(spec)
+        power *= power
+        wp = power * self._scale  # mean-square contribution of every bin
+        bands = np.add.reduceat(wp[:, self._band_lo:], self._band_starts, axis=1)
         # K-weighted energy: the mono part from the spectrum (x channels) plus what the decimated mono
         # misses (side signal, content above ~5.5 kHz)
-        mono_ms = power @ self._scale
-        k_mono = power @ self._kw
+        mono_ms = wp.sum(axis=1)
+        k_mono = np.einsum("ij,j->i", power, self._kw)
         rest = np.maximum(0.0, total - ch * mono_ms)
         k_energy = ch * k_mono + _REST_WEIGHT * rest
-        logp = np.log1p(power @ self._flux_bands)
+        logp = np.log1p(np.add.reduceat(wp, self._flux_starts, axis=1) * np.float32(1e6))
         prev = logp[:1] if self._prev_log is None else self._prev_log[None, :]
         diff = np.diff(np.concatenate([prev, logp]), axis=0)
         flux = np.maximum(diff, 0.0).sum(axis=1)
@@ -358,7 +357,7 @@ def _fourier(env: np.ndarray, times: np.ndarray, freqs: np.ndarray) -> np.ndarra
     out = np.empty(len(freqs), np.complex128)
     for i in range(0, len(freqs), 16):
         f = freqs[i: i + 16, None]
-        out[i: i + 16] = np.exp(-2j * np.pi * f * times[None, :]) @ env
+        out[i: i + 16] = np.einsum("ij,j->i", np.exp(-2j * np.pi * f * times[None, :]), env)  # no BLAS threads
     return out
 
 
