@@ -20,7 +20,7 @@ from pathlib import Path
 def register(subparsers) -> None:
     p = subparsers.add_parser("sections", help="show the sections of a track (intro, breakdown, build, drop, outro)")
     p.add_argument("file", help="audio file")
-    p.add_argument("--tempo", type=float, default=None, help="tempo in BPM, if known (refined by up to 1 %%)")
+    p.add_argument("--tempo", type=float, default=None, help="tempo in BPM, if known (refined by up to 0.4 %%)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 

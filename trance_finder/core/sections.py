@@ -35,22 +35,29 @@ That is 8 float32 per frame (~1.4 kB per second of audio, ~2.5 MB for a 30-minut
 ``finish`` then works on those frames only:
 
 1. tempo: a comb over the autocorrelation of the onset envelope (folded into 115-155 BPM, like the DNA
-   tempo), or the given tempo (from the DNA), refined to the peak of the envelope's Fourier magnitude at
-   the beat frequency, whose phase places the beat grid (low-band onsets, i.e. the kick);
+   tempo), or the given tempo (from the DNA), refined (+-0.6 %, or +-0.4 % around a given tempo) to the
+   peak of the Fourier magnitude of the low-band (kick) onsets at the beat frequency; the phase of that
+   component places the beat grid;
 2. downbeat: the first beat at the start of the sound;
-3. per bar: kick strength (low-band onsets on the beats against the bar's average), loudness, mid-band
-   (chords/leads) level, percussive flux;
+3. per bar: kick strength (low-band onsets on the beats against the bar's mean, and a low band within
+   18 dB of the bar's level; the threshold sits between the track's two clusters of bar ratios),
+   loudness, mid-band (chords/leads) level, high-band level, onsets on the beats (snare roll);
 4. bars are split into runs with and without a kick (isolated one-bar flips are smoothed out); runs with
    a kick are split further where their level steps by >= 3 dB;
-5. labels: kick parts whose mid/loudness level is near the track's loudest are ``drop``; quieter kick
-   parts before the first drop are ``intro``, after the last drop ``outro``, in between ``breakdown``;
-   a kickless run between kick parts is a ``breakdown`` whose trailing bars with a rising percussive
-   flux (snare roll, riser) are a ``build``; a kickless run at the start is ``intro``, at the end
+5. labels: everything before the first kickless run is the ``intro`` (when a kick part follows); kick
+   parts whose mid/loudness level is within 3 dB of the loudest kick part are ``drop``; quieter kick
+   parts after the last drop are ``outro``, between drops ``breakdown``; a kickless run between kick
+   parts is a ``breakdown`` whose tail from the bar with the strongest beat onsets (a snare roll; else a
+   riser 9 dB up in the high band) is a ``build``; a kickless run at the start is ``intro``, at the end
    ``outro``. A track with no kick at all is split by level only (quieter head ``intro``, quieter tail
    ``outro``, the rest ``breakdown``). Leading/trailing silence joins the first/last section.
 
+Measured (bench/bench_sections.py, 24 held-out synthetic tracks of 90 s): 94 % of boundaries within one
+bar, 99.5 % of bars labelled right.
+
 Limits: one tempo for the whole file (a DJ mix with tempo changes gets a drifting grid), 4/4 only, a
-build with a kick roll is labelled as part of the neighbouring kick section.
+build with a kick roll is labelled as part of the neighbouring kick section, a given tempo more than
+0.4 % off is not corrected (the grid then drifts).
 """
 
 from __future__ import annotations
@@ -293,7 +300,7 @@ class SectionAnalyzer:
 
     def finish(self, tempo: float | None = None) -> TrackSections:
         """Sections of everything added so far; ``tempo`` (BPM, e.g. the DNA tempo) skips the tempo
-        search (it is still refined by up to 1 %)."""
+        search (it is still refined by up to 0.4 %)."""
         return _analyse(self.features(), self.frame_seconds, self.duration, tempo)
 
 
@@ -609,7 +616,7 @@ def _analyse(feat: np.ndarray, fs: float, duration: float, tempo: float | None) 
     # 16th lines (acid, rolling bass) cannot pull off the beat
     fine_env = low_flux if np.count_nonzero(low_flux) > 8 else env
     if tempo and tempo > 0:
-        bpm = _refine_tempo(fine_env, times, _fold(float(tempo)) if tempo < 60 or tempo > 250 else float(tempo), 0.01)
+        bpm = _refine_tempo(fine_env, times, _fold(float(tempo)) if tempo < 60 or tempo > 250 else float(tempo), 0.004)
     else:
         bpm = _refine_tempo(fine_env, times, _comb_tempo(env, rate), 0.006)
     beat = 60.0 / bpm
