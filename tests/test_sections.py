@@ -281,3 +281,14 @@ def test_cli_sections_json_and_table(tracks, detected, tmp_path, capsys):
     assert "drop 1" in table and "BPM" in table and "LUFS" in table
     assert cli.main(["sections", str(tmp_path / "missing.wav")]) == 1
     assert "file not found" in capsys.readouterr().err
+
+
+def test_short_sections_join_a_neighbour_and_no_track_opens_with_a_breakdown():
+    from trance_finder.core.sections import _tidy
+
+    assert _tidy([(0, 1, "intro"), (1, 9, "breakdown"), (9, 11, "build"), (11, 20, "drop")]) == \
+        [(0, 9, "intro"), (9, 11, "build"), (11, 20, "drop")]
+    assert _tidy([(0, 8, "intro"), (8, 9, "drop"), (9, 12, "intro"), (12, 20, "drop")]) == \
+        [(0, 12, "intro"), (12, 20, "drop")]
+    assert _tidy([(0, 8, "drop"), (8, 9, "build"), (9, 20, "drop")]) == [(0, 8, "drop"), (8, 9, "build"),
+                                                                       (9, 20, "drop")]

@@ -513,7 +513,8 @@ def _label_bars(bars: _Bars) -> list[tuple[int, int, str]]:
         if is_drop[i]:
             labelled.append((a, b, "drop"))
         elif k:
-            labelled.append((a, b, "intro" if i < first_drop else "outro" if i > last_drop else "breakdown"))
+            head = not any(not pieces[j][2] for j in range(i))  # no kickless part before it
+            labelled.append((a, b, "intro" if i < first_drop and head else "outro" if i > last_drop else "breakdown"))
         elif i < first_drop and not any(pieces[j][2] for j in range(i)):
             # kickless head: an intro, unless a build leads straight into the first drop
             labelled.append((a, b, "intro"))
@@ -525,14 +526,37 @@ def _label_bars(bars: _Bars) -> list[tuple[int, int, str]]:
                 labelled += [(a, bs, "breakdown"), (bs, b, "build")]
             else:
                 labelled.append((a, b, "breakdown"))
-    # merge neighbours with the same label
-    merged: list[tuple[int, int, str]] = []
-    for a, b, lab in labelled:
-        if merged and merged[-1][2] == lab:
-            merged[-1] = (merged[-1][0], b, lab)
+    return _tidy(labelled)
+
+
+def _tidy(labelled: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Merge neighbours with the same label; a section shorter than 2 bars (builds excepted) joins the
+    previous one (the first joins the next); a first section labelled breakdown is the intro."""
+    def merge(runs):
+        out: list[tuple[int, int, str]] = []
+        for a, b, lab in runs:
+            if out and out[-1][2] == lab:
+                out[-1] = (out[-1][0], b, lab)
+            else:
+                out.append((a, b, lab))
+        return out
+
+    runs = merge(labelled)
+    while len(runs) > 1:
+        short = [i for i, (a, b, lab) in enumerate(runs) if b - a < 2 and lab != "build"]
+        if not short:
+            break
+        i = short[0]
+        a, b, _lab = runs[i]
+        if i == 0:
+            runs[1] = (a, runs[1][1], runs[1][2])
         else:
-            merged.append((a, b, lab))
-    return merged
+            runs[i - 1] = (runs[i - 1][0], b, runs[i - 1][2])
+        del runs[i]
+        runs = merge(runs)
+    if len(runs) > 1 and runs[0][2] == "breakdown":  # a track does not open with a breakdown
+        runs[0] = (runs[0][0], runs[0][1], "intro")
+    return merge(runs)
 
 
 def _gated_lufs(k: np.ndarray, frame_seconds: float) -> float | None:
