@@ -14,7 +14,6 @@ import json
 import sys
 from pathlib import Path
 
-from trance_finder.core.audio import is_audio_file
 from trance_finder.core.progress import CancelToken, Progress
 from trance_finder.errors import AudioLoadError, Cancelled, TranceFinderError
 
@@ -444,12 +443,19 @@ def main(argv: list[str] | None = None, exit_fast: bool | None = None) -> int:
     sys.stdout, sys.stderr = SafeStream(out), SafeStream(err)
     try:
         code = _main(argv, exit_fast)
+    except KeyboardInterrupt:  # while starting (imports, parsing): nothing had begun
+        print("\nInterrupted before the job started; nothing was changed.", file=sys.stderr)
+        if exit_fast:
+            _exit_now(130)
+        code = 130
     finally:
         sys.stdout, sys.stderr = out, err
     return code
 
 
 def _main(argv, exit_fast: bool) -> int:
+    from trance_finder.core.audio import is_audio_file
+
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("--self-test",):
         argv[0] = "self-test"
