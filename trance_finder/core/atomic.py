@@ -50,6 +50,8 @@ def pid_alive(pid: int) -> bool:
         return True
     if pid <= 0:
         return False
+    if os.name == "nt":  # os.kill(pid, 0) would *terminate* the process on Windows
+        return _windows_pid_alive(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -59,6 +61,22 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return False  # e.g. Windows without such a process
     return True
+
+
+def _windows_pid_alive(pid: int) -> bool:
+    import ctypes
+
+    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+    if not handle:
+        return kernel32.GetLastError() == 5  # access denied: it exists
+    try:
+        code = ctypes.c_ulong()
+        if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
+            return True
+        return code.value == 259  # STILL_ACTIVE
+    finally:
+        kernel32.CloseHandle(handle)
 
 
 def temp_name(target_name: str) -> str:
