@@ -156,6 +156,15 @@ def test_embedding_cache_has_a_size_cap_and_evicts_the_least_recently_used(tmp_p
     present = [i for i in range(6) if cache.get(f"{i:02d}" + "f" * 38, key) is not None]
     assert 0 in present and 5 in present and 1 not in present  # the least recently used went first
     assert float(cache.get("05" + "f" * 38, key)["v"][0]) == 5.0
+    import subprocess
+    import sys
+
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+    leftover = cache._path("05" + "f" * 38, key).parent / f".x.npz.{dead}-abc.tmp"  # a killed run's
+    leftover.write_bytes(b"x" * 5000)
+    cache.evict(cache.max_bytes)
+    assert not leftover.exists()
     unlimited = EmbeddingCache(tmp_path / "u", max_bytes=None)
     for i in range(8):
         unlimited.put(f"{i:02d}" + "e" * 38, key, {"v": np.zeros(2500, np.float32)})

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trance_finder.core.atomic import atomic_path
+from trance_finder.core.atomic import atomic_path, remove_stale_temp_files
 
 _BLOCK = 1 << 16
 
@@ -56,6 +56,8 @@ class EmbeddingCache:
     def _entries(self) -> list[tuple[float, int, str]]:
         out = []
         for root, _dirs, files in os.walk(self.folder):
+            if any(name.endswith(".tmp") for name in files):
+                remove_stale_temp_files(root)  # what killed runs left half-written
             for name in files:
                 if not name.endswith(".npz"):
                     continue
