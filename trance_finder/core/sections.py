@@ -2,7 +2,7 @@
 
 Public API (numpy/scipy only; used by the training/query pipeline, the CLI and the A/B panel)::
 
-    LABELS = ("intro", "breakdown", "build", "drop", "outro")
+    LABELS = ("intro", "breakdown", "build", "drop", "outro"); VERSION (cache key of stored sections)
     Section(label, index, start, end, start_bar, end_bar, lufs)   # .name -> "drop 1"
     TrackSections(tempo, bar_seconds, first_downbeat, duration, sections)
         .to_json() / TrackSections.from_json(d), .bar_at(t), .section_at(t), .bar_start(bar), .find(label, index)
@@ -70,6 +70,8 @@ from scipy import fft as sfft
 from scipy import signal
 
 LABELS = ("intro", "breakdown", "build", "drop", "outro")
+#: bumped whenever the detection changes its output (caches of stored sections are keyed by it)
+VERSION = "1"
 TEMPO_RANGE = (115.0, 155.0)  # same preferred octave as core.dna
 _BAND_EDGES = (30.0, 150.0, 400.0, 1000.0, 2500.0)
 _N_FEAT = 8  # bands 0-4, total mean square (all channels), K-weighted energy estimate, flux
