@@ -78,6 +78,10 @@ class AppState:
     reference_audio: Any = None  # PlaybackAudio of the target
     blend: Any = None  # tasks.BlendOutcome
     k: int = 10
+    # issues 12/13 (gui/structure_controller.py): the WIP's one decode for playback + sections + mix,
+    # started with the query (None: tasks.decode_for_playback after it), and the ranked list's section
+    wip_job: Callable | None = None  # (path, rate, channels, cancel) -> PlaybackAudio with .sections/.mix
+    rank_section: str = "whole"  # "whole", "drop", "breakdown", ...: rank by that section of the WIP
 
     def __post_init__(self) -> None:
         self._gen = {k: 0 for k in KINDS}
@@ -226,15 +230,28 @@ class AppState:
         self._emit("wip", self.wip)
         ticket = self.begin(QUERY)
         finder, k = self.finder, max(10, self.k)
-        self._start(ticket, "query", lambda cancel: self.jobs.run_query(finder, path, k, cancel),
+        section = None if self.rank_section in ("", "whole") else self.rank_section
+        self._start(ticket, "query", (lambda cancel: self.jobs.run_query(finder, path, k, cancel, section=section))
+                    if section else (lambda cancel: self.jobs.run_query(finder, path, k, cancel)),
                     self._query_done, self._query_failed)
+        if self.wip_job is not None and self.wip.audio is None and self.wip.path == path:
+            self._decode_wip(path)  # one decode for playback and structure, alongside the query
+
+    def rank_by(self, section: str) -> None:
+        """Intent: rank by ``section`` of the WIP ("whole": the whole track); re-ranks a loaded WIP."""
+        section = section or "whole"
+        if section == self.rank_section:
+            return
+        self.rank_section = section
+        if self.finder is not None and self.wip.path and self.wip.status in ("analysing", "done"):
+            self._start_query(self.wip.path)
 
     def _query_done(self, outcome) -> None:
         self.wip.outcome = outcome
         self.wip.status = "done"
         self.wip.error = ""
         self._emit("wip", self.wip)
-        if self.wip.audio is None:
+        if self.wip.audio is None and WIP_AUDIO not in self._handles:  # not already being decoded
             self._decode_wip(outcome.path)
         top = [n.position for n in outcome.result.neighbours]
         if top:
@@ -254,7 +271,9 @@ class AppState:
     def _decode_wip(self, path: str) -> None:
         ticket = self.begin(WIP_AUDIO)
         rate, channels = self.playback_format()
-        self._start(ticket, "decode-wip", lambda cancel: self.jobs.decode_for_playback(path, rate, channels),
+        job = self.wip_job
+        self._start(ticket, "decode-wip", (lambda cancel: job(path, rate, channels, cancel)) if job is not None
+                    else (lambda cancel: self.jobs.decode_for_playback(path, rate, channels)),
                     self._wip_decoded, self._wip_decode_failed)
 
     def _wip_decoded(self, audio) -> None:

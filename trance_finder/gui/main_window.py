@@ -97,6 +97,9 @@ class MainWindow(QMainWindow):
         self._closing = False
 
         self._build_ui()
+        from trance_finder.gui.structure_controller import install_structure
+
+        self.structure = install_structure(self)  # sections A/B, Compare tab, rank by section (issues 12, 13)
         self._build_menus()
         self._restore_settings()
         self._update_transport()

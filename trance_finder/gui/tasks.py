@@ -132,10 +132,26 @@ class QueryOutcome:
     ranking: Ranking
     top_tags: list[tuple[str, float]]
     n_windows: int = 0  # analysis windows the first loudness estimate comes from
+    note: str = ""  # e.g. a section ranking that fell back to the whole track
 
 
-def run_query(finder, path: str, k: int = 10, cancel=None) -> QueryOutcome:
-    result = finder.query(path, k=max(1, min(k, len(finder.tracks))), cancel=cancel)
+def run_query(finder, path: str, k: int = 10, cancel=None, section: str | None = None) -> QueryOutcome:
+    """The ranked list; ``section`` ("drop", ...): ranked by that section of the WIP against the
+    references' same sections. A WIP without that section is ranked by its whole track (``note`` says so)."""
+    k = max(1, min(k, len(finder.tracks)))
+    note = ""
+    if section and section != "whole":
+        from trance_finder.errors import TranceFinderError
+
+        try:
+            result = finder.query(path, k=k, cancel=cancel, section=section)
+        except TranceFinderError as exc:
+            if f"has no {section} section" not in str(exc):
+                raise
+            note = f"{exc}: ranked by the whole track"
+            result = finder.query(path, k=k, cancel=cancel)
+    else:
+        result = finder.query(path, k=k, cancel=cancel)
     ranking = Ranking.of(finder, result.vector, result.neighbours)
     top_tags: list[tuple[str, float]] = []
     q = result.query
@@ -147,7 +163,10 @@ def run_query(finder, path: str, k: int = 10, cancel=None) -> QueryOutcome:
         from trance_finder.core.extract import WindowPlan
 
         n_windows = len(WindowPlan().windows(float(q.duration)))
-    return QueryOutcome(str(path), result, ranking, top_tags, n_windows)
+    if getattr(result, "section", None):  # the list shows the section similarities it is ranked by
+        for n in result.neighbours:
+            ranking.similarity[n.position] = n.similarity
+    return QueryOutcome(str(path), result, ranking, top_tags, n_windows, note)
 
 
 # -- interpolation ----------------------------------------------------------------------------------
