@@ -149,6 +149,12 @@ def test_section_search_ranks_references_by_their_same_sections(trained):
     assert result.to_json()["section"] == label
     whole = finder.query(rec["path"], k=5)
     assert whole.section is None and [n.section for n in whole.neighbours] == [None] * 5
+    # after a ranked list, the WIP's sections need no mono tape (the ranked list's tempo is used)
+    fresh = Finder(trained.output_model, trained.output_index)
+    fresh.query(rec["path"], k=3)
+    again, _ = fresh.analyse_structure(rec["path"])
+    assert fresh._memo["structure"][1][2] is None
+    assert [(s.label, s.start_bar) for s in again.sections] == [(s.label, s.start_bar) for s in sections.sections]
 
 
 def _tracks(folder, n, seconds):

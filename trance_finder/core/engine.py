@@ -515,7 +515,7 @@ class Finder:
             return memo[1]
         track_memo = self._memo.get("track")
         tempo = track_memo[1].dna.get("tempo") if track_memo and track_memo[0] == stamp else None
-        result = self.extractor.structure_of(path, cancel, tempo=tempo, use_cache=not need_tape)
+        result = self.extractor.structure_of(path, cancel, tempo=tempo, use_cache=not need_tape, need_tape=need_tape)
         self._memo["structure"] = (stamp, result)
         return result
 

@@ -275,23 +275,28 @@ class FeatureExtractor:
         return TrackFeatures(path, info.duration, float(lufs), emb.dna, emb.vectors, emb.tags,
                              self.tag_names if emb.tags is not None else (), sec_json, mix, svec)
 
-    def decode_whole(self, path, info, cancel: CancelToken | None = None, analysers: bool = True):
-        """One pass over the file: (Tape, SectionAnalyzer, MixAnalyzer) filled block by block."""
+    def decode_whole(self, path, info, cancel: CancelToken | None = None, analysers: bool = True,
+                     tape: bool = True):
+        """One pass over the file: (Tape or None, SectionAnalyzer, MixAnalyzer) filled block by block."""
         mods = analysis.modules() if analysers else None
         sec_an = mods[0].SectionAnalyzer(info.sample_rate) if mods else None
         mix_an = mods[1].MixAnalyzer(info.sample_rate) if mods else None
-        tape = analysis.Tape(info.sample_rate, info.frames)
+        mono = analysis.Tape(info.sample_rate, info.frames) if tape else None
+        n = 0
         for _start, block in audio_io.iter_blocks(path, info=info):
             if cancel:
                 cancel.check()
+            n += block.shape[1]
             if sec_an is not None:
                 sec_an.add(block)
                 mix_an.add(block)
-            tape.add(audio_io.to_mono(block))
-        tape.finish()
-        if tape.n == 0:
+            if mono is not None:
+                mono.add(audio_io.to_mono(block))
+        if mono is not None:
+            mono.finish()
+        if n == 0:
             raise AudioLoadError(path, "file is truncated: no audio could be decoded")
-        return tape, sec_an, mix_an
+        return mono, sec_an, mix_an
 
     def _section_vectors(self, tape: analysis.Tape, windows, frames0: dict[str, list[np.ndarray]], sections,
                          lufs: float, cancel: CancelToken | None, labels=None) -> dict[str, dict[str, np.ndarray]]:
@@ -322,10 +327,11 @@ class FeatureExtractor:
         return out
 
     def structure_of(self, path, cancel: CancelToken | None = None, tempo: float | None = None,
-                     use_cache: bool = True):
+                     use_cache: bool = True, need_tape: bool = False):
         """(sections, {label: MixStats}, tape, lufs of the plan's windows) for one file, from one decode
-        (or the cache: then ``tape`` and ``lufs`` are None). For the query side: the WIP's sections
-        and mix; ``tempo`` (the DNA tempo of its ranked-list analysis) spares the tempo search."""
+        (or the cache). For the query side: the WIP's sections and mix. ``tempo`` (the DNA tempo of
+        its ranked-list analysis) spares the tempo search and, unless ``need_tape`` (section search),
+        the mono tape: then ``tape`` and ``lufs`` are None."""
         if not analysis.structure_available():
             raise AudioLoadError(path, "section and mix analysis are not available in this build")
         sections_mod, mix_mod = analysis.modules()
@@ -341,9 +347,11 @@ class FeatureExtractor:
                     return sec, mix, None, None
                 except (KeyError, ValueError, TypeError):
                     pass  # made by another version: recompute
-        tape, sec_an, mix_an = self.decode_whole(path, info, cancel)
-        excerpts = [tape.excerpt(s, d) for s, d in self.plan.windows(_plan_duration(info, tape))]
-        lufs = audio_io.check_usable(np.concatenate(excerpts), TAPE_SR, path)
+        tape, sec_an, mix_an = self.decode_whole(path, info, cancel, tape=need_tape or not tempo)
+        lufs = None
+        if tape is not None:
+            excerpts = [tape.excerpt(s, d) for s, d in self.plan.windows(_plan_duration(info, tape))]
+            lufs = audio_io.check_usable(np.concatenate(excerpts), TAPE_SR, path)
         if not tempo:
             from trance_finder.core.dna import estimate_tempo
 
