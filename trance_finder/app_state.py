@@ -22,11 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trance_finder.app_library import LibraryState
+
 MODEL, QUERY, WIP_AUDIO, REFERENCE, BLEND, TRAIN, AUDIO_RENDER = (
     "model", "query", "wip_audio", "reference", "blend", "train", "audio_render")
-KINDS = (MODEL, QUERY, WIP_AUDIO, REFERENCE, BLEND, TRAIN, AUDIO_RENDER)
-EVENTS = ("model", "model_progress", "wip", "wip_audio", "selection", "reference_audio", "blend", "message")
+RESCAN = "rescan"
+KINDS = (MODEL, QUERY, WIP_AUDIO, REFERENCE, BLEND, TRAIN, AUDIO_RENDER, RESCAN)
+EVENTS = ("model", "model_progress", "wip", "wip_audio", "selection", "reference_audio", "blend", "message",
+          "filters", "clusters", "library")
 REF_CACHE = 6
+REF_CACHE_BYTES = 768 << 20  # decoded references kept for A/B: at most this many bytes of audio in all
 BAD_FORMAT_HINT = "Re-export it from your DAW as WAV, AIFF or FLAC (or MP3/OGG) and drop it again."
 
 
@@ -64,8 +69,12 @@ class WipState:
         return float(lufs), False, int(getattr(self.outcome, "n_windows", 0) or 0)
 
 
+def _cache_bytes(cache) -> int:
+    return sum(int(getattr(getattr(a, "buffer", None), "nbytes", 0) or 0) for a in cache.values())
+
+
 @dataclass
-class AppState:
+class AppState(LibraryState):
     runner: Any  # .run(name, job, on_progress, on_result, on_error, on_cancel) -> handle with .cancel()
     jobs: Any  # run_query(finder, path, k, cancel), decode_for_playback(path, rate, channels)
     playback_format: Callable[[], tuple[float | None, int]] = lambda: (None, 2)
@@ -89,6 +98,7 @@ class AppState:
         self._listeners: list[Callable[[str, Any], None]] = []
         self.ref_cache: OrderedDict[str, Any] = OrderedDict()
         self.dropped = 0  # stale results dropped (tests and the log read it)
+        self._library_init()
 
     # ------------------------------------------------------------------ notifications
     def subscribe(self, listener: Callable[[str, Any], None]) -> None:
@@ -329,7 +339,8 @@ class AppState:
 
     def _reference_decoded(self, audio) -> None:
         self.ref_cache[audio.path] = audio
-        while len(self.ref_cache) > REF_CACHE:
+        while len(self.ref_cache) > REF_CACHE or (len(self.ref_cache) > 1 and _cache_bytes(self.ref_cache)
+                                                  > REF_CACHE_BYTES):
             self.ref_cache.popitem(last=False)
         self.reference_audio = audio
         self._emit("reference_audio", audio)

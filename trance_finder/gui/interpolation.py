@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from trance_finder.core.calibration import display_similarity
 from trance_finder.gui import tasks
 from trance_finder.gui.workers import LatestOnly
 
@@ -39,7 +40,9 @@ N_RESULTS = 8
 
 class AnchorRow:
     def __init__(self, panel: InterpolationPanel, grid: QGridLayout, row: int):
-        self.combo = QComboBox()
+        from trance_finder.gui.anchor_picker import AnchorPicker  # searchable: 10,000 references
+
+        self.combo = AnchorPicker()
         self.combo.setMaxVisibleItems(20)
         self.combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.combo.setMinimumContentsLength(14)
@@ -262,6 +265,9 @@ class InterpolationPanel(QWidget):
                                  else "This model has no clusters.")
 
     def _fill_combo(self, combo: QComboBox, keep=None) -> None:
+        if hasattr(combo, "set_choices"):  # AnchorPicker: one model reset, no per-item objects
+            combo.set_choices(self.anchor_choices(), keep)
+            return
         combo.blockSignals(True)
         combo.clear()
         for label, anchor in self.anchor_choices():
@@ -278,7 +284,9 @@ class InterpolationPanel(QWidget):
         self._fill_combo(row.combo, anchor)
         if anchor is None:  # a different default than the rows above
             used = {r.anchor() for r in self.rows}
-            free = next((k for k in range(row.combo.count()) if row.combo.itemData(k) not in used), 0)
+            keys = getattr(getattr(row.combo, "choices", None), "keys", None)
+            free = next((k for k in range(row.combo.count()) if (keys[k] if keys is not None else
+                                                                  row.combo.itemData(k)) not in used), 0)
             row.combo.setCurrentIndex(free)
         row.slider.setValue(weight)
         row.slider.valueChanged.connect(self.request)
@@ -358,7 +366,8 @@ class InterpolationPanel(QWidget):
             return
         for n in outcome.neighbours:
             t = n.track
-            item = QTreeWidgetItem([f"{n.similarity:.2f}", t.get("title", ""), t.get("cluster", "")])
+            item = QTreeWidgetItem([f"{display_similarity(n.similarity):.2f}", t.get("title", ""),
+                                    t.get("cluster", "")])
             item.setData(0, Qt.UserRole, n.position)
             item.setTextAlignment(0, Qt.AlignRight | Qt.AlignVCenter)
             for col in range(3):

@@ -101,6 +101,11 @@ class MainWindow(QMainWindow):
 
         self.structure = install_structure(self)  # sections A/B, Compare tab, rank by section (issues 12, 13)
         self._build_menus()
+        from trance_finder.gui import cluster_rename, filters_bar, library_watch  # issues 8 and 11
+
+        self.filters_bar = filters_bar.install(self)  # filters above the ranked list
+        self.cluster_rename = cluster_rename.install(self)  # rename from the legend or the Cluster column
+        self.library_watch = library_watch.install(self)  # Rescan, on start and when the folder changes
         self._restore_settings()
         self._update_transport()
         self.playhead_timer = QTimer(self)
@@ -353,6 +358,7 @@ class MainWindow(QMainWindow):
             panel.show_evaluation(self.state.loaded.evaluation)
         self._training = panel
         self.dock.setWidget(panel)
+        self.library_watch.attach_panel(panel)
         panel.runner.start(lambda cancel: tasks.environment_info(), "environment",
                            on_finished=panel.set_environment)
         return panel

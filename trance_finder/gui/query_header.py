@@ -201,6 +201,9 @@ class QueryHeader(QFrame):
         self.confidence.setFormat(f"{word} · %p%" if word else "%p% confidence")
         self.confidence.setValue(int(round(100 * r.confidence)))
         self.confidence.setVisible(bool(r.cluster))
-        scores = sorted(r.cluster_scores.items(), key=lambda kv: -kv[1])[:4]
-        self.confidence.setToolTip("How clearly the WIP sits in this cluster rather than the others: "
-                                   + ", ".join(f"{k} {v:.0%}" for k, v in scores))
+        from trance_finder.core.calibration import CONFIDENCE_TOOLTIP
+
+        others = [k for k, _v in sorted(r.cluster_scores.items(), key=lambda kv: -kv[1]) if k != r.cluster][:3]
+        self.confidence.setToolTip(CONFIDENCE_TOOLTIP + ("" if getattr(r, "calibrated", False) else
+                                                         " (This model has no held-out calibration yet.)")
+                                   + (f"\nNext closest: {', '.join(others)}" if others else ""))

@@ -214,7 +214,9 @@ class NeighbourTable(QTableView):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.neighbours = NeighbourModel(self)
+        from trance_finder.gui.ranked_model import ArrayNeighbourModel  # no per-row objects, filters
+
+        self.neighbours = ArrayNeighbourModel(self)
         self.setModel(self.neighbours)
         self.setItemDelegateForColumn(COL_SIM, SimilarityDelegate(self))
         self.setSelectionBehavior(QAbstractItemView.SelectRows)

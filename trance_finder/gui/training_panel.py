@@ -36,7 +36,8 @@ from PySide6.QtWidgets import (
 )
 
 from trance_finder import settings
-from trance_finder.gui import tasks, theme
+from trance_finder.gui import evaluation_view, tasks, theme
+from trance_finder.gui.evaluation_view import cell_colour
 from trance_finder.gui.workers import JobRunner, LatestOnly
 
 FEATURE_SETS = [("musicnn+dsp", "musicnn + DSP (default: best)"), ("musicnn", "musicnn only"),
@@ -301,6 +302,7 @@ class TrainingPanel(QWidget):
         outer.addWidget(scroll)
         self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Expanding)
         self.setMinimumWidth(320)  # one setting per row: fits a 1280-px screen beside the main view
+        evaluation_view.install(self)  # the result in words; the table behind "Details"
 
     # -- environment (filled from a worker) ---------------------------------------------------------
     @staticmethod
@@ -499,7 +501,7 @@ class TrainingPanel(QWidget):
             self.losses = list(r.loss_history)
             self.loss_curve.setData(list(range(1, len(self.losses) + 1)), self.losses)
         self.stage.setText(f"Done: {r.n_tracks} tracks, {r.n_labels} labels, {r.seconds:.0f} s. "
-                           "The new model is in use.")
+                           + (getattr(r, "guard_sentence", "") or "The new model is in use."))
         self._say(f"Model saved to {r.model_path}")
         self.modelTrained.emit(outcome)
 
@@ -529,13 +531,11 @@ class TrainingPanel(QWidget):
                 text = "—" if not block else f"{_fmt_metric(ft.get(metric))}  ({_fmt_metric(raw.get(metric))})"
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignCenter)
-                if block and ft.get(metric) is not None and raw.get(metric) is not None:
-                    try:
-                        better = float(ft[metric]) >= float(raw[metric])
-                        item.setForeground(QColor(theme.GOOD if better else theme.ACCENT_2))
-                    except (TypeError, ValueError):
-                        pass
+                colour = cell_colour(ev, key, ft.get(metric), raw.get(metric)) if block else None
+                if colour is not None:  # never green for worse-than-raw, in-sample never coloured
+                    item.setForeground(QColor(colour))
                 self.eval_table.setItem(row, col, item)
+        self.evaluation_view.show_evaluation(ev)
         if ev:
             folds = (ev.get("held_out") or {}).get("folds")
             self.eval_note.setText(f"{ev.get('n_tracks', '?')} tracks, {ev.get('n_labels', '?')} labels "
