@@ -126,12 +126,12 @@ def scan(references, index: SimilarityIndex) -> LibraryDiff:
     folder = scan_audio_files(refs)
     on_disk = [str(p) for p in folder.files]
     tracks = index.tracks
-    by_path = {t["path"]: i for i, t in enumerate(tracks)}
+    paths = [_absolute(t["path"], refs) for t in tracks]
+    by_path = {p: i for i, p in enumerate(paths)}
     diff = LibraryDiff(refs, len(tracks), problems=list(folder.problems),
                        changed_before=int(index.meta.get("changed_since_training", 0) or 0),
                        n_trained=int(index.meta.get("n_trained", 0) or len(tracks)))
-    for i, t in enumerate(tracks):
-        path = t["path"]
+    for i, (t, path) in enumerate(zip(tracks, paths)):
         try:
             st = os.stat(path)
         except OSError:
@@ -161,6 +161,11 @@ def scan(references, index: SimilarityIndex) -> LibraryDiff:
         candidates = still_new
     diff.new = candidates
     return diff
+
+
+def _absolute(path: str, refs: str) -> str:
+    """Record paths are absolute, except in indexes shipped with the app (relative to their library)."""
+    return path if os.path.isabs(path) else os.path.join(refs, path)
 
 
 @dataclass
@@ -196,7 +201,7 @@ def update_index(finder, model_path, index_path, references=None, diff: LibraryD
     if diff.is_empty:
         return UpdateResult(diff, len(index), 0, [], time.monotonic() - started, False)
 
-    to_analyse = [*diff.new, *(index.tracks[i]["path"] for i in diff.changed)]
+    to_analyse = [*diff.new, *(_absolute(index.tracks[i]["path"], diff.references) for i in diff.changed)]
     extractor = finder.extractor
     lib = yield from extractor.extract_library(to_analyse, n_views=0, cancel=cancel, structure=True)
     if cancel:
