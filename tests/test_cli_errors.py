@@ -223,7 +223,13 @@ def test_labels_matching_no_track_is_refused(small_library, shared_cache, tmp_pa
     assert not (tmp_path / "m" / "embedding_model.pt").exists()
 
 
-def test_app_model_is_the_default_and_said(tmp_path, query, capsys):
+def test_app_model_is_the_default_and_said(tmp_path, query, capsys, monkeypatch):
+    import trance_finder.demo as demo
+
+    if demo.shipped_assets() is not None:  # the demo shipped with the app is the last resort
+        rc, out, err = run_cli(["similar", "--query", query, "--json"], capsys)
+        assert rc == 0 and "Using the demo model shipped with the app" in err and json.loads(out)["results"]
+    monkeypatch.setattr(demo, "shipped_assets", lambda features=None: None)
     rc, _, err = run_cli(["similar", "--query", query], capsys)
     assert rc == 1 and "no model yet" in one_error_line(err)
     from trance_finder import paths
