@@ -37,8 +37,9 @@ _SPACES_RE = re.compile(r"[\s_]+")
 
 
 def _fold(text: str) -> str:
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    if not text.isascii():  # accents off: "Skylíne" == "Skyline"
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
     return _SPACES_RE.sub(" ", text.casefold()).strip()
 
 
@@ -47,7 +48,7 @@ def version_key(title: str) -> str:
     "01 - Artist - Skyline (Extended Mix)" and "Artist - Skyline [Radio Edit]" share one key."""
     t = _SPACES_RE.sub(" ", title.replace("_", " ")).strip()
     t = _TRACK_NUMBER_RE.sub("", t)
-    for _ in range(3):  # "(Extended Mix) [Remastered]"
+    for _ in range(3 if ("(" in t or "[" in t or " - " in t) else 0):  # "(Extended Mix) [Remastered]"
         stripped = _DASH_VERSION_RE.sub("", _VERSION_RE.sub("", t)).strip()
         if stripped == t:
             break
