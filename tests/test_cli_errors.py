@@ -275,3 +275,9 @@ def test_ctrl_c_exits_and_leaves_the_old_set(tmp_path, small_library):
     assert modelstore.read_pointer(tmp_path / "m") == before
     EmbeddingModel.load(model)  # the old set still loads
     SimilarityIndex.load(index).check_model(EmbeddingModel.load(model).fingerprint(), "dsp")
+
+
+def test_no_streams_at_all_like_a_windowed_build(monkeypatch):
+    monkeypatch.setattr(sys, "stdout", None)
+    monkeypatch.setattr(sys, "stderr", None)
+    assert cli.main(["similar", "--query", "/nonexistent.wav", "--model", "/nope.pt", "--index", "/nope.faiss"]) == 1

@@ -440,7 +440,8 @@ def main(argv: list[str] | None = None, exit_fast: bool | None = None) -> int:
     if exit_fast is None:
         exit_fast = argv is None
     out, err = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = SafeStream(out), SafeStream(err)
+    # (a windowed build has no streams at all: None stays None, print() then writes nothing)
+    sys.stdout, sys.stderr = (None if s is None else SafeStream(s) for s in (out, err))
     try:
         code = _main(argv, exit_fast)
     except KeyboardInterrupt:  # while starting (imports, parsing): nothing had begun
