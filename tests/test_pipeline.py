@@ -208,3 +208,21 @@ def test_cancel_stops_the_pool_workers(tmp_path):
         timer.cancel()
     assert seen[-1].done < len(files)
     assert not [p for p in multiprocessing.active_children() if p.is_alive()]
+
+
+def test_cli_similar_by_section(trained, capsys):
+    import json
+
+    from trance_finder.cli import main
+
+    index = SimilarityIndex.load(trained.output_index)
+    rec = next(t for t in index.tracks if t.get("section_vectors"))
+    label = sorted(rec["section_vectors"])[0]
+    assert main(["similar", "--query", rec["path"], "--model", trained.output_model, "--index",
+                 trained.output_index, "--k", "3", "--section", label, "--device", "cpu", "--no-cache",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["section"] == label and out["results"][0]["path"] == rec["path"]
+    assert main(["similar", "--query", rec["path"], "--model", trained.output_model, "--index",
+                 trained.output_index, "--k", "3", "--section", label, "--device", "cpu", "--no-cache"]) == 0
+    assert f"your {label} against their {label}s" in capsys.readouterr().out
