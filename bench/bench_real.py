@@ -96,7 +96,7 @@ def rep_blocks(arr: dict, prefix: str, spec: dict) -> list[np.ndarray]:
     """spec: {"blocks": ["emb", "dsp", ...], "pool": "mean", "plan": "8x6s"}"""
     out = []
     for b in spec["blocks"]:
-        frames = arr[f"{prefix}_{'emb' if b == 'relu' else b}"].astype(np.float32)
+        frames = arr[f"{prefix}_{ {'relu': 'emb', 'logtags': 'tags'}.get(b, b)}"].astype(np.float32)
         if b == "relu":
             frames = np.maximum(frames, 0)
         if b == "logtags":
@@ -226,6 +226,7 @@ def main() -> None:
     ap.add_argument("--corpus", default="/work/corpus")
     ap.add_argument("--only", default="main,explore,copies")
     ap.add_argument("--epochs", type=int, default=50)
+    ap.add_argument("--instance-weight", type=float, default=None, help="override TrainConfig's default")
     ap.add_argument("--rows", default="", help="explore: only rows whose name contains one of these (comma list)")
     args = ap.parse_args()
     import torch
@@ -240,20 +241,28 @@ def main() -> None:
     print(f"machine: {machine()}\n")
     splits = folds_of(y)
     base = TrainConfig(epochs=args.epochs)
+    if args.instance_weight is not None:
+        base = replace(base, instance_weight=args.instance_weight)
+    print(f"head: {base}\n")
     only = set(args.only.split(","))
     short = {lab: lab[:6] for lab in labs}
 
     if "main" in only:
         rows = []
-        for name, mode in (("raw backbone", "raw"), ("fine-tuned, folder labels", "labels"),
-                           ("fine-tuned, no labels (clusters)", "clusters"), ("fine-tuned, views only", "views"),
-                           ("LDA (sklearn, labels)", "lda")):
+        meanmax = {**DEFAULT, "pool": "meanmax"}
+        for name, mode, spec in (("raw backbone", "raw", DEFAULT), ("fine-tuned, folder labels", "labels", DEFAULT),
+                                 ("fine-tuned, no labels (clusters)", "clusters", DEFAULT),
+                                 ("fine-tuned, views only", "views", DEFAULT),
+                                 ("LDA (sklearn, labels)", "lda", DEFAULT),
+                                 ("raw backbone, pool mean+max", "raw", meanmax),
+                                 ("fine-tuned, labels, pool mean+max", "labels", meanmax)):
             t = time.perf_counter()
-            r = run_config(tracks, DEFAULT, mode, base, splits)
-            e5 = run_config(tracks, DEFAULT, mode, base, every_fifth(tracks))
+            r = run_config(tracks, spec, mode, base, splits)
+            e5 = run_config(tracks, spec, mode, base, every_fifth(tracks))
             rows.append([name, r["micro"], r["macro"], r["sil"], r["nmi"], e5["micro"]]
                         + [r["per_label"].get(lab, float("nan")) for lab in labs])
-            print(f"  {name}: {time.perf_counter() - t:.0f} s", file=sys.stderr)
+            print(f"  {name}: {time.perf_counter() - t:.0f} s  " + " ".join(
+                f"{v:.3f}" for v in rows[-1][1:]), file=sys.stderr, flush=True)
         print("### Held-out, app default features (musicnn 200-d + dsp, mean pooling), 5 folds")
         print(table(["config", "P@5 micro", "P@5 macro", "silhouette", "NMI", "P@5 every-5th"]
                     + [short[lab] for lab in labs], rows))
@@ -261,6 +270,7 @@ def main() -> None:
 
     if "explore" in only:
         variants = [
+            ("default: musicnn emb + dsp, mean", DEFAULT, {}),
             ("musicnn emb, mean (dsp out)", {"blocks": ["emb"], "pool": "mean"}, {}),
             ("dsp only", {"blocks": ["dsp"], "pool": "mean"}, {}),
             ("default, no block equalisation", DEFAULT, {"plain_std": True}),
@@ -277,7 +287,7 @@ def main() -> None:
             ("window plan 4x6s", {**DEFAULT, "plan": "4x6s"}, {}),
             ("window plan 8x3s", {**DEFAULT, "plan": "8x3s"}, {}),
         ]
-        heads = [("instance weight 0", {"instance_weight": 0.0}), ("instance weight 0.5", {"instance_weight": 0.5}),
+        heads = [("default settings", {}), ("instance weight 0", {"instance_weight": 0.0}), ("instance weight 0.5", {"instance_weight": 0.5}),
                  ("margin 0.1", {"margin": 0.1}), ("margin 0.4", {"margin": 0.4}),
                  ("embedding 64", {"embedding_dim": 64}), ("embedding 128", {"embedding_dim": 128}),
                  ("dropout 0.3", {"dropout": 0.3}), ("epochs 20", {"epochs": 20}), ("epochs 100", {"epochs": 100}),
@@ -295,14 +305,16 @@ def main() -> None:
             lda = run_config(tracks, spec, "lda", base, splits, **kw)
             rows.append([name, raw["micro"], raw["macro"], raw["sil"], ft["micro"], ft["macro"], ft["sil"], ft["nmi"],
                          lda["micro"], lda["sil"]])
-            print(f"  {name}: {time.perf_counter() - t:.0f} s", file=sys.stderr)
+            print(f"  {name}: {time.perf_counter() - t:.0f} s  " + " ".join(
+                f"{v:.3f}" if isinstance(v, float) else str(v) for v in rows[-1][1:]), file=sys.stderr, flush=True)
         for name, kw in heads:
             if want and not any(w in name for w in want):
                 continue
             t = time.perf_counter()
             ft = run_config(tracks, DEFAULT, "labels", replace(base, **kw), splits)
             rows.append([f"head: {name}", "", "", "", ft["micro"], ft["macro"], ft["sil"], ft["nmi"], "", ""])
-            print(f"  head {name}: {time.perf_counter() - t:.0f} s", file=sys.stderr)
+            print(f"  head {name}: {time.perf_counter() - t:.0f} s  {ft['micro']:.3f} {ft['macro']:.3f} "
+                  f"{ft['sil']:.3f} {ft['nmi']:.3f}", file=sys.stderr, flush=True)
         print("### Exploration (held-out, 5 folds, with folder labels; raw = no training)")
         print(table(["variant", "raw P@5", "raw macro", "raw sil", "ft P@5", "ft macro", "ft sil", "ft NMI",
                      "LDA P@5", "LDA sil"], rows))
@@ -312,8 +324,10 @@ def main() -> None:
         n = sum(len(t.copies) for t in tracks)
         if n:
             rows = []
-            for name, mode in (("raw backbone", "raw"), ("fine-tuned, labels", "labels")):
-                r = copy_rank1(tracks, DEFAULT, mode, base)
+            for name, mode, cfg in (("raw backbone", "raw", base), ("fine-tuned, labels", "labels", base),
+                                    ("fine-tuned, labels, instance weight 2 (old)", "labels",
+                                     replace(base, instance_weight=2.0))):
+                r = copy_rank1(tracks, DEFAULT, mode, cfg)
                 rows.append([name] + [f"{r[k][0]:.2f} ({r[k][1]})" for k in COPY_KINDS])
             print(f"### WIP-like copies: rank-1 rate of the original among {len(tracks)} (copies per kind)")
             print(table(["index"] + list(COPY_KINDS), rows))
