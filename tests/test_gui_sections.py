@@ -157,3 +157,41 @@ def test_rank_by_section_reranks_with_the_section_search(qtbot, gui_model, wip_f
     assert blocker.args[0].result.section is None
     assert np.all(np.diff(blocker.args[0].ranking.similarity[blocker.args[0].ranking.order[:5]]) <= 1e-6)
     w.close()
+
+
+# ---------------------------------------------------------------------------------- AppState, no display
+def test_appstate_decodes_the_wip_once_alongside_the_query_and_restarts_it_for_a_new_model():
+    from tests.test_app_state import Jobs, ManualRunner, audio, loaded
+    from trance_finder.app_state import AppState
+
+    runner, made = ManualRunner(), []
+
+    def wip_job(path, rate, channels, cancel):
+        made.append(path)
+        return audio(path)
+
+    st = AppState(runner, Jobs())
+    st.wip_job = wip_job
+    st.set_model(loaded())
+    st.open_wip("/wip/a.wav")
+    assert [h.name for h in runner.handles] == ["query", "decode-wip"]  # together, not after
+    runner.last("query").finish()
+    assert [h.name for h in runner.handles] == ["query", "decode-wip", "decode-reference"]  # no 2nd decode
+    # a new model while the WIP decode is in flight: that decode is stale, a new one starts with the query
+    first = runner.last("decode-wip")
+    st.set_model(loaded())
+    first.finish()
+    assert st.wip.audio is None and st.dropped >= 1
+    assert [h.name for h in runner.handles].count("decode-wip") == 2
+    runner.last("query").finish()
+    runner.last("decode-wip").finish()
+    assert st.wip.audio is not None and st.wip.audio.path == "/wip/a.wav"
+    assert [h.name for h in runner.handles].count("decode-wip") == 2
+    # ranking by a section re-queries with the section, keeps the decoded audio (no decode)
+    calls = []
+    st.jobs.run_query = lambda finder, path, k, cancel, section=None: calls.append(section) or Jobs().run_query(
+        finder, path, k, cancel)
+    st.rank_by("drop")
+    runner.last("query").finish()
+    assert calls == ["drop"] and st.wip.audio is not None
+    assert [h.name for h in runner.handles].count("decode-wip") == 2

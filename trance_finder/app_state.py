@@ -261,7 +261,7 @@ class AppState(LibraryState):
         self.wip.status = "done"
         self.wip.error = ""
         self._emit("wip", self.wip)
-        if self.wip.audio is None and WIP_AUDIO not in self._handles:  # not already being decoded
+        if self.wip.audio is None and not self._wip_decoding():
             self._decode_wip(outcome.path)
         top = [n.position for n in outcome.result.neighbours]
         if top:
@@ -278,8 +278,13 @@ class AppState(LibraryState):
         self._emit("wip", self.wip)
         self._emit("wip_audio", None)
 
+    def _wip_decoding(self) -> bool:
+        """A current decode of the WIP is in flight (started with the query: ``wip_job``)."""
+        t = getattr(self, "_wip_audio_ticket", None)
+        return t is not None and WIP_AUDIO in self._handles and self.is_current(t)
+
     def _decode_wip(self, path: str) -> None:
-        ticket = self.begin(WIP_AUDIO)
+        ticket = self._wip_audio_ticket = self.begin(WIP_AUDIO)
         rate, channels = self.playback_format()
         job = self.wip_job
         self._start(ticket, "decode-wip", (lambda cancel: job(path, rate, channels, cancel)) if job is not None
