@@ -92,6 +92,11 @@ def main(argv=None) -> int:
     print("label:", panel.evaluation_view.source.text())
     print("guard:", panel.evaluation_view.guard.text())
     print("summary:", panel.evaluation_view.summary.text())
+    from PySide6.QtWidgets import QScrollArea
+
+    scroll = panel.findChild(QScrollArea)
+    scroll.ensureWidgetVisible(panel.evaluation_view.details, 0, 0)  # the run's result, not the settings
+    _settle(app, 0.4)
     _save(w.dock, out / "training_result.png")
 
     # a WIP: a library track 8 dB quieter

@@ -8,6 +8,8 @@ backbone; in-sample numbers (always flattering: the model saw those tracks) are 
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtWidgets import QLabel, QToolButton, QVBoxLayout, QWidget
 
 from trance_finder.gui import theme
@@ -75,8 +77,9 @@ class EvaluationView(QWidget):
             return
         src = ev.get("label_source", "")
         sentence = ev.get("label_sentence", "")
-        self.source.setText(f"<b>Styles learned from:</b> {SOURCE_NAMES.get(src, src or 'unknown')}"
-                            + (f". {sentence}" if sentence else ""))
+        self.source.setText(f"<b>Styles:</b> {html.escape(sentence)}" if sentence else
+                            f"<b>Styles learned from:</b> {SOURCE_NAMES.get(src, src or 'unknown')}.")
+        self.source.setToolTip(f"Label source: {SOURCE_NAMES.get(src, src or 'unknown')}")
         self.source.setVisible(True)
         guard = ev.get("guard_sentence", "")
         self.guard.setText(guard)

@@ -50,8 +50,9 @@ class FiltersBar(QFrame):
         self.tempo_label.setObjectName("hint")
         self.tempo_label.setMinimumWidth(72)
         self.styles = QToolButton()
-        self.styles.setText("All styles")
+        self.styles.setText("All styles ▾")
         self.styles.setPopupMode(QToolButton.InstantPopup)
+        self.styles.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0px; }")
         self.styles.setToolTip("Only references of the ticked clusters or labels")
         self.styles_menu = QMenu(self.styles)
         self.styles.setMenu(self.styles_menu)
@@ -164,8 +165,8 @@ class FiltersBar(QFrame):
                 a.toggled.connect(lambda on, v=value: self._toggle("labels", v, on))
                 self.styles_menu.addAction(a)
         chosen = sorted(f.clusters) + sorted(f.labels)
-        self.styles.setText("All styles" if not chosen else chosen[0] if len(chosen) == 1
-                            else f"{len(chosen)} styles")
+        self.styles.setText(("All styles" if not chosen else chosen[0] if len(chosen) == 1
+                             else f"{len(chosen)} styles") + " ▾")
 
     def apply(self) -> None:
         """Give the table the filter and say how many references it hides."""
