@@ -27,7 +27,8 @@ from trance_finder.app_library import LibraryState
 MODEL, QUERY, WIP_AUDIO, REFERENCE, BLEND, TRAIN, AUDIO_RENDER = (
     "model", "query", "wip_audio", "reference", "blend", "train", "audio_render")
 RESCAN = "rescan"
-KINDS = (MODEL, QUERY, WIP_AUDIO, REFERENCE, BLEND, TRAIN, AUDIO_RENDER, RESCAN)
+REF_STRUCTURE = "ref_structure"  # sections + mix of references whose index records lack them (structure_controller)
+KINDS = (MODEL, QUERY, WIP_AUDIO, REFERENCE, BLEND, TRAIN, AUDIO_RENDER, RESCAN, REF_STRUCTURE)
 EVENTS = ("model", "model_progress", "wip", "wip_audio", "selection", "reference_audio", "blend", "message",
           "filters", "clusters", "library")
 REF_CACHE = 6

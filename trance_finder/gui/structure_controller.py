@@ -167,6 +167,10 @@ class StructureController(QObject):
         self.timings: dict[str, float] = {}
         self._wip_path: str | None = None
         self._user_section: str | None = None  # the Compare section the user picked for this WIP
+        # references whose index records lack sections / mix (an index from before them, the shipped
+        # demo): measured from their files in the background, {path: (sections, mix)}
+        self.measured: dict[str, tuple] = {}
+        self._measuring: set[str] = set()
 
         area = StructureABArea(window.player, window.player_reason, reference_sections=self._reference_sections)
         area.failed.connect(lambda m: window._status(m, error=True))
@@ -233,6 +237,7 @@ class StructureController(QObject):
 
     def _model_changed(self) -> None:
         finder = self.state.finder
+        self._measuring = set()  # an in-flight measurement for the previous model is dropped by the gate
         labels = _section_labels(finder.section_labels()) if hasattr(finder, "section_labels") else []
         keep = self.state.rank_section
         self.rank_combo.clear()
@@ -313,10 +318,62 @@ class StructureController(QObject):
         if pos is None:
             return None
         try:
-            return finder.reference_structure(pos)[0]
+            stored = finder.reference_structure(pos)[0]
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("sections of %s unreadable: %s", audio.path, exc)
-            return None
+            stored = None
+        if stored is not None:
+            return stored
+        if audio.path in self.measured:
+            return self.measured[audio.path][0]
+        self._measure([pos])
+        return None
+
+    # -- references without stored structure ---------------------------------------------------------
+    def _lacking(self, positions) -> list[str]:
+        from trance_finder.core.compare import record_mix
+
+        finder = self.state.finder
+        out = []
+        for i in positions:
+            t = finder.tracks[i]
+            path = t.get("path")
+            if path and path not in self.measured and (record_mix(t) is None or not t.get("sections")) \
+                    and Path(path).is_file():
+                out.append(path)
+        return out
+
+    def _measure(self, positions) -> bool:
+        """Measure the references at ``positions`` that lack stored stats; True when some are pending."""
+        paths = self._lacking(positions)
+        if not paths:
+            return bool(self._measuring)
+        if set(paths) <= self._measuring:
+            return True
+        todo = sorted(self._measuring | set(paths))  # a new request replaces (cancels) the running one
+        self._measuring = set(todo)
+        ticket = self.state.begin("ref_structure")
+        self.state._start(ticket, "ref-structure",
+                          lambda cancel: structure_tasks.measure_references(todo, cancel),
+                          self._measured_done, self._measured_failed)
+        return True
+
+    def _measured_done(self, found: dict) -> None:
+        errors = found.pop("_errors", [])
+        self.measured.update(found)
+        self._measuring -= set(found)
+        for e in errors:
+            log.warning("reference not measured: %s", e)
+        b = self.ab.audio["B"]
+        if b is not None and self.ab.sides["B"].sections is None and found.get(b.path, (None,))[0] is not None:
+            secs = found[b.path][0]
+            self.ab.sides["B"].sections = secs
+            self.ab.wave_b.set_sections(secs)
+        self.update_compare()
+
+    def _measured_failed(self, message: str) -> None:
+        self._measuring = set()
+        self.window._status(f"Could not measure the references' mix: {message}", error=True)
 
     def _refill_targets(self) -> None:
         finder = self.state.finder
@@ -348,9 +405,13 @@ class StructureController(QObject):
                 self.compare.clear({"top5": "Compare with your top 5 appears with the ranked list…",
                                     "reference": "Select a reference to compare with it."}.get(
                                        kind, f"No references in {value}."))
+            elif self._measure(positions) and self._lacking(positions):
+                self.compare.clear(f"Measuring the mix of {len(self._lacking(positions))} reference(s) from their "
+                                   "files (this library's index has no stored statistics; training again stores "
+                                   "them)…")
             else:
                 result = structure_tasks.compare_for(finder, wip.audio.mix, positions, self.compare.current_section(),
-                                                     wip_name="Your WIP")
+                                                     wip_name="Your WIP", measured=self.measured)
                 if result is None:
                     self.compare.clear("These references have no stored mix statistics: train again to "
                                        "compare with them.")

@@ -119,9 +119,29 @@ def target_positions(finder, kind: str, value: str = "", ranking=None, selected:
     raise ValueError(f"unknown Compare target {kind!r}")
 
 
-def compare_for(finder, wip_mix: dict, positions: list[int], section: str = "drop", wip_name: str = "Your WIP"):
-    """The CompareResult of the WIP against the references at ``positions`` (stored stats only). A
-    reference whose record has no stats (an index from before them) is left out, said in the notes."""
+def measure_references(paths: list[str], cancel=None) -> dict[str, tuple]:
+    """{path: (TrackSections or None, {label: MixStats})} measured from the files (one decode each):
+    for references whose index records have no stored sections / mix (an index from before them)."""
+    from trance_finder.core.compare import file_structure
+    from trance_finder.errors import TranceFinderError
+
+    out = {}
+    for path in paths:
+        if cancel is not None:
+            cancel.check()
+        try:
+            out[path] = file_structure(path, cancel)
+        except (OSError, ValueError, TranceFinderError) as exc:  # unreadable or too odd: left out, the rest still counts
+            out[path] = (None, {})
+            out.setdefault("_errors", []).append(f"{path}: {exc}")
+    return out
+
+
+def compare_for(finder, wip_mix: dict, positions: list[int], section: str = "drop", wip_name: str = "Your WIP",
+                measured: dict | None = None):
+    """The CompareResult of the WIP against the references at ``positions``: stored stats, else the
+    ones ``measured`` from the file ({path: (sections, mix)}); a reference with neither is left out,
+    said in the notes."""
     from pathlib import Path
 
     from trance_finder.core.compare import compare_mixes, record_mix
@@ -131,6 +151,8 @@ def compare_for(finder, wip_mix: dict, positions: list[int], section: str = "dro
         track = finder.tracks[i]
         name = track.get("title") or Path(str(track.get("path", ""))).stem
         mix = record_mix(track)
+        if mix is None and measured and measured.get(track.get("path")):
+            mix = measured[track["path"]][1] or None
         if mix is None:
             missing.append(name)
             continue
