@@ -12,7 +12,8 @@ saves, per screen size WxH:
                           the Library & training panel open
   first_start_WxH.png     the first window of a fresh profile (the demo from the shipped assets)
 
-and at 1920x1080 also ``map_interpolation.png`` (map + Explore) and ``training_panel.png`` (mid-run).
+and at 1920x1080 also ``map_interpolation.png`` (map + Explore), ``training_panel.png`` (mid-run) and the
+README's ``main_window.png`` / ``first_start.png`` (copies of the 1920x1080 ones).
 """
 
 from __future__ import annotations
@@ -111,6 +112,8 @@ def main(argv=None) -> int:
     print(f"first start: demo listed {time.monotonic() - t0:.1f} s after the window was made")
     _settle(app, 0.5)
     _save(w, out / f"first_start_{tag}.png")
+    if tag == "1920x1080":
+        _save(w, out / "first_start.png")  # the name the README uses
     w.close()
     _settle(app, 0.2)
     shutil.rmtree(workdir / "fresh", ignore_errors=True)
@@ -142,6 +145,8 @@ def main(argv=None) -> int:
     _wait(app, lambda: "audio files" in w.training.summary.text(), 60, "the folder summary")
     _settle(app, 0.8)
     _save(w, out / f"main_{tag}.png")
+    if tag == "1920x1080":
+        _save(w, out / "main_window.png")  # the name the README uses
     if args.no_training:
         w.close()
         return 0

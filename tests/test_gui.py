@@ -641,32 +641,47 @@ def test_create_main_window_returns_the_window(qtbot, gui_model):
     w.close()
 
 
-def test_run_app_opens_the_window_with_the_query(qtbot, gui_model, wip_file, monkeypatch):
-    import sys
-    import threading
+RUN_APP_PROBE = r"""
+import sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from trance_finder.gui import app as gui_app
+from trance_finder.gui.main_window import MainWindow
 
-    from PySide6.QtCore import QTimer
+seen = {}
+
+
+def poll():
+    wins = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+    if wins and wins[-1].query_outcome is not None:
+        seen["title"] = wins[-1].table.neighbours.row_data(0).track["title"]
+        wins[-1].close()
+        QApplication.instance().quit()
+    else:
+        QTimer.singleShot(20, poll)
+
+
+QTimer.singleShot(0, poll)
+code = gui_app.run_app(query=sys.argv[1], model_path=sys.argv[2], index_path=sys.argv[3])
+print("RESULT", code, seen.get("title"), sys.excepthook is gui_app.excepthook)
+"""
+
+
+def test_run_app_opens_the_window_with_the_query(gui_model, wip_file):
+    """In a fresh process: ``app.exec()`` inside pytest-qt's QApplication leaves posted (cross-thread)
+    events undelivered for every later test, so the real entry point runs where it runs for a user."""
+    import os
+    import subprocess
+    import sys
 
     from trance_finder.gui import app as gui_app
-    from trance_finder.gui.main_window import MainWindow
 
-    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # run_app installs its own; put pytest's back
-    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
-    seen = {}
-
-    def poll():
-        wins = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
-        if wins and wins[-1].query_outcome is not None:
-            seen["title"] = wins[-1].table.neighbours.row_data(0).track["title"]
-            wins[-1].close()
-            QApplication.instance().quit()
-        else:
-            QTimer.singleShot(20, poll)
-
-    QTimer.singleShot(0, poll)
-    code = gui_app.run_app(query=str(wip_file[0]), model_path=gui_model[0], index_path=gui_model[1])
-    assert code == 0 and seen["title"] == wip_file[1].stem
-    assert sys.excepthook is gui_app.excepthook
+    out = subprocess.run([sys.executable, "-c", RUN_APP_PROBE, str(wip_file[0]), gui_model[0], gui_model[1]],
+                         capture_output=True, text=True, timeout=600, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT")]
+    assert line, out.stdout + out.stderr[-3000:]
+    _tag, code, title, hook = line[0].split(" ", 3)
+    assert code == "0" and title == wip_file[1].stem and hook == "True"
     assert "starting" in gui_app.log_file().read_text()
 
 

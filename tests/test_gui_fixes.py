@@ -251,7 +251,10 @@ def test_controls_are_visible_and_the_dock_behaves(qtbot, gui_model):
     assert _bright_pixels(spin, arrows) >= 6  # up/down arrows drawn
     box = w.map.play_on_click
     assert _bright_pixels(box) >= 20  # "Play on click" is light text on the dark card
-    assert w.dock.windowTitle() == "Library & training"
+    assert w.dock.windowTitle() == "Library && training"  # docked: drawn with mnemonics, reads "Library & training"
+    w.dock.setFloating(True)
+    assert w.dock.windowTitle() == "Library & training" and w.dock.isVisible()  # floating: the window manager's
+    w.dock.setFloating(False)
     assert w.dock.features() & QDockWidget.DockWidgetClosable
     assert "titlebar-close-icon: none" not in QApplication.instance().styleSheet()
     assert w.dock_action.shortcut().toString() == "Ctrl+T"
@@ -344,3 +347,25 @@ def test_about_log_folders_and_relative_paths(qtbot, gui_model, monkeypatch, tmp
     monkeypatch.setenv("TRANCE_FINDER_DATA_DIR", str(tmp_path / "portable"))
     assert paths.user_log_dir().is_relative_to(tmp_path / "portable")
     assert paths.settings_file().is_relative_to(tmp_path / "portable")
+
+
+# ------------------------------------------------------------------------------------------ workers
+def test_a_runtime_error_in_a_job_is_a_failure_not_a_hang(qtbot):
+    """superqt swallows a RuntimeError from a worker (it takes it for a deleted object); ours arrive."""
+    from trance_finder.gui.workers import JobRunner
+
+    runner = JobRunner()
+
+    def plain(cancel):
+        raise RuntimeError("torch said no")
+
+    def generator(cancel):
+        yield from ()
+        raise RuntimeError("in a generator")
+
+    for job, text in ((plain, "torch said no"), (generator, "in a generator")):
+        handle = runner.start(job, "rt")
+        with qtbot.waitSignal(handle.failed, timeout=T) as blocker:
+            pass
+        assert "RuntimeError" in blocker.args[0] and text in blocker.args[0]
+    qtbot.waitUntil(lambda: not runner.jobs, timeout=T)

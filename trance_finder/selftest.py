@@ -110,7 +110,10 @@ def _step_bundle(ctx: Context) -> str:
         if leaked:
             raise StepFailure(f"user-trained files shipped in the bundle's models/: {', '.join(leaked)}")
     where = "frozen app" if paths.is_frozen() else "source checkout"
-    return f"{where}, bundle {base}; models/: {len(shipped)} files; resources/: {n_res} files"
+    from trance_finder.demo import shipped_assets
+
+    demo = "shipped" if shipped_assets() else "none shipped (built at first start)"
+    return f"{where}, bundle {base}; models/: {len(shipped)} files; resources/: {n_res} files; demo: {demo}"
 
 
 def _step_folders(ctx: Context) -> str:
@@ -214,6 +217,8 @@ def _step_train(ctx: Context) -> str:
     from trance_finder.core.training import TrainConfig
 
     out = ctx.root / "model"
+    # only the speed knobs are set here (few epochs, one view, no folds); every other number is the
+    # core dataclasses' default, the same one the CLI and the panel show (trance_finder.settings)
     opts = TrainOptions(references=str(ctx.library), output_model=str(out / "embedding_model.pt"),
                         output_index=str(out / "similarity_index.faiss"), features=ctx.features, n_views=1,
                         eval_folds=0, train=TrainConfig(epochs=EPOCHS), cache_dir=str(ctx.root / "embeddings"))

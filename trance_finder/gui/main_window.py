@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import logging
-import sys
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Signal
@@ -46,8 +45,8 @@ log = logging.getLogger("trance_finder.gui")
 
 DEFAULT_SIZE = app_settings.DEFAULT_WINDOW
 NO_AUDIO_TIP = "No audio output device was found, so playback is off. Everything else works."
-DOCK_TITLE = "Library & training"
-DOCK_WIDTH = 420
+DOCK_TITLE = "Library & training"  # a docked title bar reads '&' as a mnemonic: it shows "Library && training"
+DOCK_WIDTH = (320, 440)  # the panel's share of the window: 28 %, within these bounds
 SHORTCUTS = [("Ctrl+O", "Open a WIP"), ("Ctrl+T", "Show / hide the Library & training panel"),
              ("W", "Play / pause the WIP"), ("R", "Play / pause the reference"), ("B", "A/B switch"),
              ("S", "Stop"), ("↑ ↓", "Move through the references"), ("Space", "Play the selected reference"),
@@ -141,13 +140,9 @@ class MainWindow(QMainWindow):
 
         self.header = QueryHeader()
         self.header.open_button.clicked.connect(self.choose_query)
-        self.ab_area = TransportPanel(self.player is not None)
-        self.ab_area.seekRequested.connect(self.seek)
-        t = self.ab_area
-        t.play_wip_button.clicked.connect(lambda: self.play_slot("A"))
-        t.play_ref_button.clicked.connect(lambda: self.play_slot("B"))
-        t.ab_button.clicked.connect(self.toggle_ab)
-        t.stop_button.clicked.connect(self.stop)
+        self.ab_area = TransportPanel(self.player, self.player_reason)
+        self.ab_area.failed.connect(lambda m: self._status(m, error=True))
+        self.ab_area.sourcesChanged.connect(self._sources_changed)
         self.results = ResultsPanel()
         self.results.k_spin.valueChanged.connect(self._limit_changed)
         self.results.table.positionSelected.connect(self.state.select)
@@ -195,9 +190,9 @@ class MainWindow(QMainWindow):
         self.right_split.setObjectName("rightSplit")
         self.right_split.addWidget(self.views)
         self.right_split.addWidget(self.explore_scroll)
-        self.right_split.setStretchFactor(0, 5)
-        self.right_split.setStretchFactor(1, 4)
-        self.right_split.setSizes([470, 390])
+        self.right_split.setStretchFactor(0, 3)
+        self.right_split.setStretchFactor(1, 2)
+        self.right_split.setSizes([540, 360])
         self.right_split.setChildrenCollapsible(False)
         self.right_split.setMinimumWidth(280)
 
@@ -219,7 +214,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         # -- library & training dock (its panel is built on first use: it needs torch for its defaults)
-        self.dock = QDockWidget(DOCK_TITLE, self)
+        self.dock = QDockWidget(self)
+        self._dock_floated(False)
         self.dock.setObjectName("trainingDock")
         self.dock.setFeatures(QDockWidget.DockWidgetClosable | QDockWidget.DockWidgetMovable
                               | QDockWidget.DockWidgetFloatable)
@@ -364,6 +360,9 @@ class MainWindow(QMainWindow):
         return panel
 
     def _dock_floated(self, floating: bool) -> None:
+        # docked, Qt draws the title with mnemonics ("&&" shows one "&"); floating, the window manager
+        # draws it as is: either way the user reads "Library & training"
+        self.dock.setWindowTitle(DOCK_TITLE if floating else DOCK_TITLE.replace("&", "&&"))
         if floating:  # a floated dock comes up in front of the window, never hidden behind it
             self.dock.raise_()
             self.dock.activateWindow()
@@ -426,7 +425,7 @@ class MainWindow(QMainWindow):
     def reset_layout(self) -> None:
         self.resize(*self._fit_to_screen(DEFAULT_SIZE))
         self.main_split.setSizes([770, 610])
-        self.right_split.setSizes([520, 340])
+        self.right_split.setSizes([540, 360])
         self.addDockWidget(Qt.RightDockWidgetArea, self.dock)
         self.dock.setFloating(False)
 
@@ -546,17 +545,14 @@ class MainWindow(QMainWindow):
         self.results.render_library(finder)
         self.map.set_library(finder.tracks, finder.cluster_names)
         self.interp.model_changed()
-        if self.player is not None:
-            self.player.clear("B")
+        self.ab_area.set_source("B", None)
         self._play_when_decoded = None
-        self._update_transport()
         kind = {"demo": "Demo library", "user": "Your library", "custom": "Model"}.get(loaded.kind, "Model")
         self.model_label.setText(f"{kind} · {len(finder.tracks)} references · {loaded.features}")
         if loaded.kind == "demo":
             self.banner.show_message(
                 "<b>You're exploring the built-in demo library</b> (synthetic trance). Drop your WIP on the "
-                "window to try it, then point the app at your own reference tracks: "
-                "<i>Use my own references…</i> (or Library › Train).", demo_button=True)
+                "window to try it, then train on your own reference tracks.", demo_button=True)
             self._render_demo_audio(loaded)
         else:
             self.banner.hide()
@@ -628,18 +624,7 @@ class MainWindow(QMainWindow):
 
     def _render_wip_audio(self, audio) -> None:
         self.ab_area.render_wip(self.state.wip)
-        if self.player is not None:
-            if audio is None:
-                if self.player.has_source("A"):
-                    if self.player.active == "A":
-                        self.player.stop()
-                    self.player.clear("A")
-            elif audio.buffer is not None:
-                if self.player.active == "A":
-                    self.player.stop()
-                self.player.set_source(audio.buffer, audio.samplerate, audio.gain_db, "A", audio.title,
-                                       lufs=audio.lufs)
-        self._update_transport()
+        self.ab_area.set_source("A", audio)
         if audio is not None:
             self.wipDecoded.emit(audio)
 
@@ -658,10 +643,7 @@ class MainWindow(QMainWindow):
             if audio is None:
                 self._play_when_decoded = None  # never start some later reference by surprise
             return
-        if self.player is not None and audio.buffer is not None:
-            self.player.set_source(audio.buffer, audio.samplerate, audio.gain_db, "B", audio.title,
-                                   lufs=audio.lufs)
-        self._update_transport()
+        self.ab_area.set_source("B", audio)
         self.referenceDecoded.emit(audio)
         if self._play_when_decoded == audio.path:
             self._play_when_decoded = None
@@ -736,64 +718,32 @@ class MainWindow(QMainWindow):
             self._play_when_decoded = path
         self._tick()
 
-    # ================================================================== transport
+    # ================================================================== transport (the A/B area drives it)
     def _update_transport(self) -> None:
-        audio_mod = sys.modules.get("trance_finder.core.audio")  # loaded by the first job; not at start-up
-        target_lufs = None if audio_mod is None else audio_mod.TARGET_LUFS
-        has_player = self.player is not None
-        a = has_player and self.player.has_source("A")
-        b = has_player and self.player.has_source("B")
-        for w, ok in zip(self.ab_area.buttons, (a, b, a and b, a or b)):
-            w.setEnabled(ok)
-            w.setToolTip(w.toolTip().split("\n\n")[0] + ("" if has_player else f"\n\n{self.player_reason}"))
+        self.ab_area.refresh()
+
+    def _sources_changed(self, a: bool, b: bool) -> None:
         for act, ok in ((self.play_wip_action, a), (self.play_ref_action, b), (self.ab_action, a and b),
                         (self.stop_action, a or b)):
             act.setEnabled(ok)
-        self.ab_area.render_gains(self.player, self.player_reason, target_lufs)
 
     def play_slot(self, slot: str) -> None:
-        if self.player is None or not self.player.has_source(slot):
-            return
-        if self.player.active == slot and self.player.playing:
-            self.player.pause()
-        else:
-            self._play(slot)
-        self._tick()
+        self.ab_area.play_slot(slot)
 
     def _play(self, slot: str) -> bool:
-        """Start playing ``slot``; a stream that fails to start is a status-bar error, not a crash."""
-        from trance_finder.playback.player import PlaybackUnavailable
-
-        try:
-            self.player.play(slot)
-        except PlaybackUnavailable as exc:
-            log.warning("playback failed: %s", exc)
-            self._status(f"Could not play: {exc}", error=True)
-            return False
-        return True
+        return self.ab_area.play(slot)
 
     def toggle_ab(self) -> None:
-        if self.player is None:
-            return
-        self.player.toggle_ab()
-        self._tick()
+        self.ab_area.toggle_ab()
 
     def stop(self) -> None:
-        if self.player is not None:
-            self.player.stop()
-        self._tick()
+        self.ab_area.stop()
 
     def seek(self, slot: str, fraction: float) -> None:
-        if self.player is None:
-            return
-        if self.player.has_source(slot):
-            if self.player.active != slot:
-                self.player.select(slot)
-            self.player.seek_fraction(fraction)
-        self._tick()
+        self.ab_area.seek(slot, fraction)
 
     def _tick(self) -> None:
-        self.ab_area.render_player(self.player)
+        self.ab_area.tick()
 
     # ================================================================== drag and drop
     @staticmethod
@@ -839,7 +789,8 @@ class MainWindow(QMainWindow):
         if first and not self.dock.isFloating():
             # never wider than the window can give without growing past the screen
             room = self.width() - self.centralWidget().minimumSizeHint().width() - 24
-            self.resizeDocks([self.dock], [max(panel.minimumWidth(), min(DOCK_WIDTH, room))], Qt.Horizontal)
+            share = min(max(int(0.28 * self.width()), DOCK_WIDTH[0]), DOCK_WIDTH[1])
+            self.resizeDocks([self.dock], [max(panel.minimumWidth(), min(share, room))], Qt.Horizontal)
         if not panel.folder.text():
             panel.folder.setFocus()
 

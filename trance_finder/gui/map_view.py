@@ -35,7 +35,8 @@ def legend_html(names, counts) -> str:
     parts.append(f"<span style='color:{theme.TEXT}; font-size:13pt'>&#9733;</span>&nbsp;your&nbsp;WIP")
     parts.append(f"<span style='color:{theme.BLEND_COLOR}; font-size:12pt'>&#9670;</span>&nbsp;blend")
     # entries may wrap between each other, never inside one ("your WIP" stays on one line)
-    return " &nbsp; ".join(f"<span style='white-space:nowrap'>{p}</span>" for p in parts)
+    entries = " &nbsp; ".join(f"<span style='white-space:nowrap'>{p}</span>" for p in parts)
+    return f"<span style='font-size:9pt'>{entries}</span>"
 
 
 LABEL_ABOVE, LABEL_BELOW = (0.5, 1.6), (0.5, -0.6)
@@ -65,7 +66,7 @@ class MapView(QWidget):
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         self.plot.setAspectLocked(True)
-        self.plot.vb.setDefaultPadding(0.08)
+        self.plot.vb.setDefaultPadding(0.12)  # room for the marker labels at the edges
 
         self.lines = pg.PlotDataItem([], [], connect="pairs",
                                      pen=pg.mkPen(QColor(255, 255, 255, 110), width=1.4, style=Qt.DashLine))
@@ -104,9 +105,10 @@ class MapView(QWidget):
         reset = QPushButton("Fit")
         reset.setToolTip("Zoom to show every reference")
         reset.clicked.connect(self.refit)
-        note = QLabel("2D is approximate: the ranking uses the full embedding.")
+        note = QLabel("2D is approximate")
         note.setObjectName("hint")
-        note.setWordWrap(True)
+        note.setToolTip("The map squeezes the embedding into 2D, so distances on it are approximate; the ranked "
+                        "list uses the full embedding.")
         bar = QHBoxLayout()
         bar.setContentsMargins(0, 0, 0, 0)
         bar.addWidget(note, 1)

@@ -13,6 +13,7 @@ from trance_finder.gui import theme
 
 COLUMNS = ["#", "Title", "Similarity", "Cluster", "BPM", "Length"]
 COL_RANK, COL_TITLE, COL_SIM, COL_CLUSTER, COL_TEMPO, COL_LENGTH = range(len(COLUMNS))
+SHORT_COLUMNS = {COL_SIM: "Sim.", COL_LENGTH: "Len."}  # headers of a narrow table
 PositionRole = Qt.UserRole + 1
 SimilarityRole = Qt.UserRole + 2
 
@@ -47,6 +48,7 @@ class NeighbourModel(QAbstractTableModel):
         self._pinned: set[int] = set()
         self.ranked = False
         self.display_path = lambda t: str(t.get("path", ""))  # the window shows paths relative to the library
+        self.short_headers = False
 
     # -- data in --------------------------------------------------------------------------------
     def set_library(self, tracks: list[dict], cluster_names: list[str]) -> None:
@@ -123,6 +125,8 @@ class NeighbourModel(QAbstractTableModel):
 
     def headerData(self, section, orientation, role=Qt.DisplayRole):  # noqa: N802
         if orientation == Qt.Horizontal and role == Qt.DisplayRole:
+            return SHORT_COLUMNS.get(section, COLUMNS[section]) if self.short_headers else COLUMNS[section]
+        if orientation == Qt.Horizontal and role == Qt.ToolTipRole:
             return COLUMNS[section]
         if orientation == Qt.Horizontal and role == Qt.TextAlignmentRole:
             return int(Qt.AlignLeft | Qt.AlignVCenter) if section in (COL_TITLE, COL_CLUSTER, COL_SIM) \
@@ -169,6 +173,14 @@ class NeighbourModel(QAbstractTableModel):
                 tip += f"\nRank {r.rank}: outside the top {self._limit}, shown because you picked it"
             return tip
         return None
+
+
+class EndElidedDelegate(QStyledItemDelegate):
+    """Cluster names keep their start ("Dark Driv…"), titles their start and end (the table's mode)."""
+
+    def initStyleOption(self, option, index) -> None:  # noqa: N802
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.ElideRight
 
 
 class SimilarityDelegate(QStyledItemDelegate):
@@ -219,6 +231,7 @@ class NeighbourTable(QTableView):
         self.neighbours = ArrayNeighbourModel(self)
         self.setModel(self.neighbours)
         self.setItemDelegateForColumn(COL_SIM, SimilarityDelegate(self))
+        self.setItemDelegateForColumn(COL_CLUSTER, EndElidedDelegate(self))
         self.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.setSelectionMode(QAbstractItemView.SingleSelection)
         self.setEditTriggers(QAbstractItemView.NoEditTriggers)
@@ -247,8 +260,8 @@ class NeighbourTable(QTableView):
         when even the narrowest columns would take more, Length and then BPM step aside (still in the
         tooltip and the header)."""
         width = max(1, self.viewport().width())
-        wanted = {COL_RANK: 34, COL_SIM: 120, COL_CLUSTER: 150, COL_TEMPO: 46, COL_LENGTH: 56}
-        floor = {COL_RANK: 28, COL_SIM: 56, COL_CLUSTER: 70, COL_TEMPO: 40, COL_LENGTH: 46}
+        wanted = {COL_RANK: 34, COL_SIM: 120, COL_CLUSTER: 150, COL_TEMPO: 50, COL_LENGTH: 70}
+        floor = {COL_RANK: 28, COL_SIM: 64, COL_CLUSTER: 80, COL_TEMPO: 46, COL_LENGTH: 64}
         budget = width // 2
         shown = dict(wanted)
         for optional in (COL_LENGTH, COL_TEMPO):
@@ -266,6 +279,10 @@ class NeighbourTable(QTableView):
         for col, w in widths.items():
             self.setColumnWidth(col, w)
         self.setColumnWidth(COL_TITLE, max(60, width - sum(widths.values())))
+        short = widths.get(COL_SIM, 0) < 100
+        if short != self.neighbours.short_headers:
+            self.neighbours.short_headers = short
+            self.neighbours.headerDataChanged.emit(Qt.Horizontal, 0, len(COLUMNS) - 1)
 
     def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)

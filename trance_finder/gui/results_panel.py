@@ -68,13 +68,13 @@ class ResultsPanel(QFrame):
         if out is None or not out.top_tags:
             self.tags.setVisible(False)
             return
-        wip_tags = [name for name, _ in out.top_tags[:5]]
+        wip_tags = [name for name, _ in out.top_tags[:4]]
         text = f"<span style='color:{theme.MUTED}'>WIP tags</span>&nbsp; {chips(wip_tags, theme.ACCENT)}"
         if state.selected is not None and state.finder is not None:
             rec = state.finder.tracks[state.selected]
             ref_tags = [t[0] for t in rec.get("tags", [])]
             wip_set = {name for name, _ in out.top_tags}
-            shared = [t for t in ref_tags if t in wip_set]
+            shared = [t for t in ref_tags if t in wip_set][:4]
             title = html.escape(rec.get("title", ""))
             text += (f"<br><span style='color:{theme.MUTED}'>Shared with {title}</span>&nbsp; "
                      + (chips(shared, theme.ACCENT_2) if shared else f"<span style='color:{theme.MUTED}'>none of "

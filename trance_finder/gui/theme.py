@@ -69,12 +69,10 @@ QSpinBox::down-button, QDoubleSpinBox::down-button {{ subcontrol-origin: border;
     border-bottom-right-radius: 5px; background: #2a2f38; }}
 QSpinBox::up-button:hover, QDoubleSpinBox::up-button:hover, QSpinBox::down-button:hover,
     QDoubleSpinBox::down-button:hover {{ background: #333a45; }}
-QSpinBox::up-arrow, QDoubleSpinBox::up-arrow {{ width: 0; height: 0; border-left: 4px solid transparent;
-    border-right: 4px solid transparent; border-bottom: 5px solid {TEXT}; }}
-QSpinBox::down-arrow, QDoubleSpinBox::down-arrow {{ width: 0; height: 0; border-left: 4px solid transparent;
-    border-right: 4px solid transparent; border-top: 5px solid {TEXT}; }}
-QSpinBox::up-arrow:disabled, QDoubleSpinBox::up-arrow:disabled {{ border-bottom-color: #5d6470; }}
-QSpinBox::down-arrow:disabled, QDoubleSpinBox::down-arrow:disabled {{ border-top-color: #5d6470; }}
+QSpinBox::up-arrow, QDoubleSpinBox::up-arrow {{ image: url(@UP@); width: 9px; height: 6px; }}
+QSpinBox::down-arrow, QDoubleSpinBox::down-arrow {{ image: url(@DOWN@); width: 9px; height: 6px; }}
+QSpinBox::up-arrow:disabled, QDoubleSpinBox::up-arrow:disabled {{ image: url(@UP_OFF@); }}
+QSpinBox::down-arrow:disabled, QDoubleSpinBox::down-arrow:disabled {{ image: url(@DOWN_OFF@); }}
 QCheckBox {{ color: {TEXT}; spacing: 6px; }}
 QCheckBox::indicator {{ width: 14px; height: 14px; border: 1px solid {MUTED}; border-radius: 3px;
     background: {BASE}; }}
@@ -121,6 +119,47 @@ def dark_palette() -> QPalette:
     return p
 
 
+def arrow_images() -> dict[str, str]:
+    """Small up/down arrow PNGs for the spin boxes (a styled QSpinBox draws no arrows of its own), drawn
+    with QPainter once into the user cache folder (no image files to ship)."""
+    from PySide6.QtCore import QPointF, Qt
+    from PySide6.QtGui import QImage, QPainter, QPolygonF
+
+    from trance_finder import paths
+
+    folder = paths.user_cache_dir() / "theme"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for key, up, colour in (("UP", True, TEXT), ("DOWN", False, TEXT), ("UP_OFF", True, "#5d6470"),
+                            ("DOWN_OFF", False, "#5d6470")):
+        path = folder / f"spin_{key.lower()}_v1.png"
+        if not path.exists():
+            img = QImage(18, 12, QImage.Format_ARGB32)
+            img.fill(Qt.transparent)
+            p = QPainter(img)
+            p.setRenderHint(QPainter.Antialiasing, True)
+            p.setPen(Qt.NoPen)
+            p.setBrush(QColor(colour))
+            pts = [QPointF(1, 11), QPointF(17, 11), QPointF(9, 1)] if up else \
+                [QPointF(1, 1), QPointF(17, 1), QPointF(9, 11)]
+            p.drawPolygon(QPolygonF(pts))
+            p.end()
+            img.save(str(path))
+        out[key] = path.as_posix()
+    return out
+
+
+def stylesheet() -> str:
+    sheet = STYLESHEET
+    try:
+        arrows = arrow_images()
+    except OSError:  # a read-only cache folder: spin boxes keep their buttons, without arrows
+        arrows = {}
+    for key in ("UP_OFF", "DOWN_OFF", "UP", "DOWN"):
+        sheet = sheet.replace(f"@{key}@", arrows.get(key, ""))
+    return sheet
+
+
 def apply_theme(app: QApplication) -> None:
     app.setStyle("Fusion")
     app.setProperty("trance_finder_style", "Fusion")
@@ -129,7 +168,7 @@ def apply_theme(app: QApplication) -> None:
     if font.pointSizeF() < 10:
         font.setPointSizeF(10)
     app.setFont(font)
-    app.setStyleSheet(STYLESHEET)
+    app.setStyleSheet(stylesheet())
     try:
         import pyqtgraph as pg
 
