@@ -80,7 +80,7 @@ def main() -> None:
         return f"{statistics.median(vals):.2f}", f"{min(vals):.2f}-{max(vals):.2f}"
 
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
-    print(f"{args.runs} runs, {args.minutes:g}-minute WIP (22.05 kHz stereo WAV), demo library, no audio device\n")
+    print(f"{len(rows)} runs, {args.minutes:g}-minute WIP (22.05 kHz stereo WAV), demo library, no audio device\n")
     body = [
         ["drop -> ranked list", *med("ranked")],
         ["ranked list -> WIP sections shown (negative: before it)", *med("sections")],
