@@ -154,6 +154,10 @@ def test_rename_from_table_and_legend_shows_everywhere_and_survives_a_reload(qtb
     assert ("cluster", "Sunrise Anthems") in [w.interp.rows[0].combo.itemData(i)
                                               for i in range(w.interp.rows[0].combo.count())]
     assert w.interp.target.findData("Sunrise Anthems") >= 0 and w.interp.target.findData(old) < 0
+    compare = getattr(getattr(w, "structure", None), "compare", None)  # the Compare tab's targets
+    if compare is not None and hasattr(compare, "target_combo"):
+        texts = [compare.target_combo.itemText(i) for i in range(compare.target_combo.count())]
+        assert "Cluster / label: Sunrise Anthems" in texts and f"Cluster / label: {old}" not in texts
     # the legend: a click on a name opens the editor there too
     second = next(c for c in w.finder.cluster_names if c != "Sunrise Anthems")
     w.cluster_rename._legend_link(f"cluster:{w.finder.cluster_names.index(second)}")

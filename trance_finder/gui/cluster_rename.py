@@ -224,6 +224,9 @@ class ClusterRename(QObject):
         blend = self.state.blend
         if blend is not None:
             interp.render_blend(blend)
+        refill = getattr(getattr(w, "structure", None), "_refill_targets", None)
+        if refill is not None:  # the Compare tab's cluster / label targets
+            refill()
 
 
 def install(window) -> ClusterRename:
