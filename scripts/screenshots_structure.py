@@ -118,7 +118,7 @@ def main(argv=None) -> int:
     _save(w, out / f"sections_loop_{tag}.png")
     if tag == "1920x1080":
         _save(ab, out / "sections_ab.png")
-    w.views.setCurrentWidget(w.structure.compare)
+    w.views.setCurrentWidget(w.structure.compare_scroll)
     _wait(app, lambda: w.structure.compare.result is not None, 60, "Compare")
     _settle(app, 0.8)
     _save(w, out / f"compare_{tag}.png")

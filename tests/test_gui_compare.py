@@ -46,7 +46,8 @@ def test_compare_follows_the_target(qtbot, gui_model, wip_file):
     path, source = wip_file
     outcome = run_query(qtbot, w, path)
     view = w.structure.compare
-    assert w.views.indexOf(view) >= 0 and w.views.tabText(w.views.indexOf(view)) == "Compare"
+    tab = w.views.indexOf(w.structure.compare_scroll)
+    assert tab >= 0 and w.views.tabText(tab) == "Compare" and w.structure.compare_scroll.widget() is view
     qtbot.waitUntil(lambda: view.result is not None, timeout=T)
     # default: the top 5 of the ranked list, drops when the WIP has drops
     assert view.current_target() == ("top5", "")
@@ -95,4 +96,23 @@ def test_compare_follows_the_target(qtbot, gui_model, wip_file):
     qtbot.waitUntil(lambda: w.state.selected == other, timeout=T)
     assert view.current_target() == ("reference", "")
     assert view.summary_label.text() == _expected(w, [other], "whole").summary
+    w.close()
+
+
+def test_references_without_stored_stats_are_measured_from_their_files(qtbot, gui_model, wip_file):
+    """An index from before stored sections / mix (the shipped demo's): Compare and the B sections
+    still come, measured from the reference files in the background."""
+    w = make_window(qtbot, gui_model)
+    for t in w.finder.tracks:
+        t.pop("mix", None)
+        t.pop("sections", None)
+    path, source = wip_file
+    outcome = run_query(qtbot, w, path)
+    view, ab = w.structure.compare, w.structure.ab
+    qtbot.waitUntil(lambda: view.result is not None, timeout=T)
+    top5 = [w.finder.tracks[int(i)]["path"] for i in outcome.ranking.order[:5]]
+    assert set(top5) <= set(w.structure.measured)
+    assert "no stored mix statistics" not in " ".join(view.result.notes)
+    qtbot.waitUntil(lambda: ab.sides["B"].sections is not None, timeout=T)
+    assert ab.sides["B"].sections is w.structure.measured[str(source)][0]
     w.close()

@@ -26,7 +26,15 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QAbstractSpinBox, QComboBox, QLabel, QLineEdit, QTextEdit
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QScrollArea,
+    QTextEdit,
+)
 
 from trance_finder.gui import structure_tasks
 from trance_finder.gui.ab_panel import ABPanel
@@ -34,6 +42,8 @@ from trance_finder.gui.compare_view import CompareView
 
 log = logging.getLogger("trance_finder.gui")
 
+COMPARE_MIN_HEIGHT = 560  # plots, table and sentences without overlap
+NARROW_AB = 1000  # below this width the A/B area puts its gain line on a second row
 SECTION_ORDER = ("intro", "breakdown", "build", "drop", "outro")
 RANK_TIP = ("Rank the references by one section of your WIP against their same sections (\"whose drops are "
             "like my drop\"); references without that section count with their whole track")
@@ -61,6 +71,26 @@ class StructureABArea(ABPanel):
         super().__init__(player, parent)
         self.reference_sections = reference_sections or (lambda audio: None)
         self.shown_at: dict[str, float] = {}  # perf_counter when a side's sections were shown
+        self.section_menu.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.section_menu.setMinimumContentsLength(10)  # "2 · drop 1" readable, not "2 · drop :"
+        # narrow windows: the gain line moves under the transport so buttons and menus keep their text
+        self._row = _layout_of(self.gain_label)
+        self._row2 = QHBoxLayout()
+        card_layout = _layout_of(self.wave_a)
+        if card_layout is not None:
+            card_layout.addLayout(self._row2)
+        self._narrow = False
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        narrow = self.width() < NARROW_AB
+        if narrow != self._narrow and self._row is not None:
+            self._narrow = narrow
+            src, dst = (self._row, self._row2) if narrow else (self._row2, self._row)
+            for w in (self.gain_label, self.time_label):
+                src.removeWidget(w)
+            dst.addWidget(self.gain_label, 1)
+            dst.addWidget(self.time_label)
 
     # -- sources ----------------------------------------------------------------------------------------
     def set_source(self, slot: str, audio) -> None:
@@ -185,7 +215,15 @@ class StructureController(QObject):
         self.compare.clear()
         self.compare.targetChanged.connect(lambda *_: self.update_compare())
         self.compare.sectionChanged.connect(self._compare_section_picked)
-        self.compare_tab = window.add_view(self.compare, "Compare")
+        self.compare.setMinimumHeight(COMPARE_MIN_HEIGHT)  # short windows scroll it instead of overlapping
+        self.compare_scroll = QScrollArea()
+        self.compare_scroll.setWidgetResizable(True)
+        self.compare_scroll.setFrameShape(QScrollArea.NoFrame)
+        self.compare_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.compare_scroll.setWidget(self.compare)
+        self.compare_tab = window.add_view(self.compare_scroll, "Compare")
+        self._split_before: list[int] | None = None
+        window.views.currentChanged.connect(self._view_changed)
 
         self.rank_combo = QComboBox()
         self.rank_combo.setToolTip(RANK_TIP)
@@ -207,6 +245,21 @@ class StructureController(QObject):
             self._model_changed()
 
     # -- installation --------------------------------------------------------------------------------
+    def _view_changed(self, index: int) -> None:
+        """The Compare tab gets most of the right column's height (its plots and sentences need it); the
+        Map gets the split back as it was."""
+        split = getattr(self.window, "right_split", None)
+        if split is None or split.count() < 2:
+            return
+        sizes = split.sizes()
+        if index == self.compare_tab:
+            self._split_before = sizes
+            total = sum(sizes)
+            split.setSizes([int(total * 0.85), total - int(total * 0.85)])
+        elif self._split_before is not None:
+            split.setSizes(self._split_before)
+            self._split_before = None
+
     def _install_rank_control(self) -> None:
         """Beside "Show top" in the ranked list's heading."""
         title = self.window.results.title
