@@ -219,7 +219,7 @@ class StructureController(QObject):
         self.compare_scroll = QScrollArea()
         self.compare_scroll.setWidgetResizable(True)
         self.compare_scroll.setFrameShape(QScrollArea.NoFrame)
-        self.compare_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.compare_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)  # never clipped text
         self.compare_scroll.setWidget(self.compare)
         self.compare_tab = window.add_view(self.compare_scroll, "Compare")
         self._split_before: list[int] | None = None
