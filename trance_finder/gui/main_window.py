@@ -171,6 +171,7 @@ class MainWindow(QMainWindow):
         self.views.setObjectName("views")
         self.views.setDocumentMode(True)
         self.views.addTab(mcard, "Map")
+        self.views.setMinimumSize(240, 250)  # a tab widget asks for its page's full size hint otherwise
         icard, il = card("Explore between")
         self.interp = InterpolationPanel(self.state)
         self.interp.layout().setContentsMargins(0, 0, 0, 0)
@@ -185,7 +186,7 @@ class MainWindow(QMainWindow):
         self.explore_scroll.setFrameShape(QScrollArea.NoFrame)
         self.explore_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.explore_scroll.setWidget(icard)
-        self.explore_scroll.setMinimumHeight(150)
+        self.explore_scroll.setMinimumHeight(120)
         self.right_split = QSplitter(Qt.Vertical)
         self.right_split.setObjectName("rightSplit")
         self.right_split.addWidget(self.views)

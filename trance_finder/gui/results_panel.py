@@ -34,7 +34,7 @@ class ResultsPanel(QFrame):
         head.addWidget(self.k_spin)
         rl.addLayout(head)
         self.table = NeighbourTable()
-        self.table.setMinimumHeight(120)
+        self.table.setMinimumHeight(90)
         rl.addWidget(self.table, 1)
         self.tags = QLabel()
         self.tags.setTextFormat(Qt.RichText)
