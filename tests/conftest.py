@@ -6,6 +6,9 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# one extraction process: a 2-process pool per small test library costs more than it saves on CI's 2 cores
+# (tests/test_pipeline.py asks for the pool explicitly)
+os.environ.setdefault("TRANCE_FINDER_WORKERS", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -13,13 +13,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from PySide6.QtCore import QLineF, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from trance_finder.core.sections import Section, TrackSections
 from trance_finder.gui import theme
+
+if TYPE_CHECKING:  # core.sections pulls scipy: not before the window shows
+    from trance_finder.core.sections import Section, TrackSections
 
 LABEL_W = 34
 STRIP_H = 15  # section strip height (px)
