@@ -22,7 +22,7 @@ from trance_finder.core.engine import TrainOptions, train_library
 from trance_finder.core.progress import CancelToken, Progress
 from trance_finder.core.training import TrainConfig
 
-DEMO_VERSION = "2"  # bump when the demo library, its training or its profile naming changes
+DEMO_VERSION = "3"  # bump when the demo library, its training or its profile naming changes
 STAMP_NAME = "demo.json"
 ASSET_FILES = ("embedding_model.pt", "similarity_index.faiss", "index_metadata.json", "trance_profile.json",
                STAMP_NAME)
