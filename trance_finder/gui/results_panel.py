@@ -21,7 +21,7 @@ class ResultsPanel(QFrame):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(frame)
-        head = QHBoxLayout()
+        head = self.head = QHBoxLayout()
         self.title = QLabel("References")
         self.title.setObjectName("heading")
         head.addWidget(self.title)
@@ -41,6 +41,18 @@ class ResultsPanel(QFrame):
         self.tags.setWordWrap(True)
         self.tags.setVisible(False)
         rl.addWidget(self.tags)
+
+    #: below this width the heading's control captions ("Rank by", "Show top") step aside so the title
+    #: stays whole; the controls keep their tooltips
+    NARROW_WIDTH = 640
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        narrow = self.width() < self.NARROW_WIDTH
+        for i in range(self.head.count()):
+            w = self.head.itemAt(i).widget()
+            if isinstance(w, QLabel) and w is not self.title:
+                w.setVisible(not narrow)
 
     def render_library(self, finder) -> None:
         if finder is None:
