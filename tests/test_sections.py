@@ -23,26 +23,24 @@ SR = 22050
 SECONDS = 60.0
 
 
-def _render(cache, family: str, seed: int, seconds: float):
-    style = synth.sample_style(family, np.random.default_rng(seed))
-    key = f"sections/{family}_{seed}_{seconds:g}_{style.seed}"
-    folder = cache.mkdir("sections_renders")
-    path = folder / f"{family}_{seed}_{seconds:g}_{style.seed}.npy"
-    if path.is_file():
-        audio = np.load(path)
-    else:
-        audio = synth.render_track(style, seconds, SR)
-        np.save(path, audio)
-    del key
-    return style, audio
+_RENDERS: dict = {}
+
+
+def _render(family: str, seed: int, seconds: float):
+    """A synthetic track, rendered once per test session (CI runs without pytest's cache plugin)."""
+    key = (family, seed, seconds)
+    if key not in _RENDERS:
+        style = synth.sample_style(family, np.random.default_rng(seed))
+        _RENDERS[key] = (style, synth.render_track(style, seconds, SR))
+    return _RENDERS[key]
 
 
 @pytest.fixture(scope="module")
-def tracks(request):
-    """One 60 s render per style family (cached on disk between runs): family -> (style, audio, truth)."""
+def tracks():
+    """One 60 s render per style family: family -> (style, audio, truth)."""
     out = {}
     for i, fam in enumerate(synth.FAMILIES):
-        style, audio = _render(request.config.cache, fam, 100 + i, SECONDS)
+        style, audio = _render(fam, 100 + i, SECONDS)
         out[fam] = (style, audio, synth.track_sections(style, SECONDS))
     return out
 
@@ -149,8 +147,8 @@ def test_ambient_without_kick():
     assert ts.sections[0].start == 0.0 and ts.sections[-1].end == pytest.approx(60.0)
 
 
-def test_twenty_second_sketch(request):
-    style, audio = _render(request.config.cache, "hard", 7, 20.0)
+def test_twenty_second_sketch():
+    style, audio = _render("hard", 7, 20.0)
     ts = detect_sections(audio, SR)
     assert ts.sections and ts.sections[-1].label == "drop"
     assert ts.sections[0].start == 0.0 and ts.sections[-1].end == pytest.approx(20.0)
