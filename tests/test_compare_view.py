@@ -139,3 +139,26 @@ def test_missing_bands_are_left_out(view):
     view.set_result(C.compare(wip, [ref]))
     x, _ = view.wip_curve.getData()
     assert len(x) == len(M.BANDS) - 1
+
+
+def test_a_narrow_tab_stacks_the_table_instead_of_scrolling_sideways(qtbot):
+    from PySide6.QtWidgets import QScrollArea
+
+    from trance_finder.gui.compare_view import CompareView
+
+    view = CompareView()
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setWidget(view)
+    qtbot.addWidget(scroll)
+    scroll.resize(520, 700)  # the Compare tab at 1280x720 with the training panel open
+    scroll.show()
+    qtbot.waitUntil(lambda: view._narrow is True)
+    assert view.width() <= scroll.viewport().width()
+    assert not scroll.horizontalScrollBar().isVisible()
+    rows = [view._grid.getItemPosition(view._grid.indexOf(w))[0] for w in (view.width_plot, view.table)]
+    assert rows[1] > rows[0]  # the loudness table sits under the width bars
+    scroll.resize(1000, 700)
+    qtbot.waitUntil(lambda: view._narrow is False)
+    rows = [view._grid.getItemPosition(view._grid.indexOf(w))[0] for w in (view.width_plot, view.table)]
+    assert rows[0] == rows[1]

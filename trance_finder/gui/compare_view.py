@@ -89,6 +89,9 @@ class CompareView(QWidget):
         self.section_combo = QComboBox()
         self.section_combo.setToolTip("Which part of the tracks is compared: the drops by default, the whole "
                                       "track, or any section.")
+        for combo, chars in ((self.target_combo, 14), (self.section_combo, 8)):  # long titles never widen it
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(chars)
         self.target_combo.currentIndexChanged.connect(self._target_picked)
         self.section_combo.currentIndexChanged.connect(self._section_picked)
         bar = QHBoxLayout()
@@ -148,7 +151,7 @@ class CompareView(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.verticalHeader().setDefaultSectionSize(24)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.Fixed)
-        self.table.setMinimumWidth(470)
+        self.table.setMinimumWidth(360)
         self.table.setMinimumHeight(24 * (len(LOUDNESS_ROWS) + 1) + 6)
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
         self.table.setSelectionMode(QTableWidget.NoSelection)
@@ -184,14 +187,16 @@ class CompareView(QWidget):
         loud_title.setObjectName("heading")
         grid.addWidget(tonal_title, 0, 0, 1, 2)
         grid.addWidget(self.tonal_plot, 1, 0, 1, 2)
-        grid.addWidget(width_title, 2, 0)
-        grid.addWidget(loud_title, 2, 1)
-        grid.addWidget(self.width_plot, 3, 0)
-        grid.addWidget(self.table, 3, 1)
         grid.setRowStretch(1, 3)
         grid.setRowStretch(3, 2)
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
+        self._grid, self._width_title, self._loud_title = grid, width_title, loud_title
+        self._narrow: bool | None = None
+        self._arrange(narrow=False)
+        # explicit: the wide arrangement's minimum would otherwise keep a scroll area from ever making it
+        # narrow enough to switch to the stacked one
+        self.setMinimumWidth(self.MIN_WIDTH)
 
         lay = QVBoxLayout(self)
         lay.addLayout(bar)
@@ -199,6 +204,33 @@ class CompareView(QWidget):
         lay.addLayout(grid, 1)
         lay.addWidget(self.differences_list)
         lay.addWidget(self.notes_label)
+
+    #: below this width the loudness table goes under the width bars instead of beside them, so the view
+    #: fits the tab at 1280x720 with the training panel open (no sideways scrolling)
+    NARROW_WIDTH = 880
+    MIN_WIDTH = 400
+
+    def _arrange(self, narrow: bool) -> None:
+        if narrow == self._narrow:
+            return
+        self._narrow = narrow
+        g = self._grid
+        for w in (self._width_title, self._loud_title, self.width_plot, self.table):
+            g.removeWidget(w)
+        if narrow:
+            g.addWidget(self._width_title, 2, 0, 1, 2)
+            g.addWidget(self.width_plot, 3, 0, 1, 2)
+            g.addWidget(self._loud_title, 4, 0, 1, 2)
+            g.addWidget(self.table, 5, 0, 1, 2)
+        else:
+            g.addWidget(self._width_title, 2, 0)
+            g.addWidget(self._loud_title, 2, 1)
+            g.addWidget(self.width_plot, 3, 0)
+            g.addWidget(self.table, 3, 1)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._arrange(self.width() < self.NARROW_WIDTH)
 
     # -- choices -------------------------------------------------------------------------------
     def set_target_choices(self, groups: list[str], reference: str | None = None,
