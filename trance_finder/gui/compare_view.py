@@ -130,8 +130,10 @@ class CompareView(QWidget):
         self.width_plot.setMouseEnabled(x=False, y=False)
         self.width_plot.setLabel("left", "side / mid")
         self.width_plot.getAxis("left").enableAutoSIPrefix(False)
-        self.width_plot.getAxis("bottom").setTicks([[(i, f"{_cap(b.name)} ({hz_range(b.lo_hz, b.hi_hz)})")
-                                                     for i, b in enumerate(STEREO_BANDS)]])
+        # short tick names (long ones overlap and pyqtgraph then hides all but one); ranges in the tooltip
+        self.width_plot.getAxis("bottom").setTicks([[(i, _cap(b.name)) for i, b in enumerate(STEREO_BANDS)]])
+        self.width_plot.setToolTip(MEASURE_HELP["width"] + "\n" + ", ".join(
+            f"{_cap(b.name)}: {hz_range(b.lo_hz, b.hi_hz)}" for b in STEREO_BANDS))
         self.width_range = pg.BarGraphItem(x=[], height=[], y0=[], width=0.6, brush=pg.mkBrush(*RANGE_COLOR),
                                            pen=pg.mkPen(None))
         self.width_median = pg.ScatterPlotItem(symbol="t1", size=12, brush=pg.mkBrush(MEDIAN_COLOR),
