@@ -18,7 +18,6 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,27 +41,7 @@ class SilentStream:
         pass
 
 
-def _wait(app, predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        app.processEvents()
-        time.sleep(0.01)
-
-
-def _settle(app, seconds: float = 0.3) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        app.processEvents()
-        time.sleep(0.01)
-
-
-def _save(widget, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not widget.grab().save(str(path)):
-        raise SystemExit(f"could not write {path}")
-    print(f"  saved {path} ({widget.width()}x{widget.height()})")
+from screenshots import _save, _settle, _wait  # noqa: E402  (one copy of the Qt wait/grab helpers)
 
 
 def run_all(args) -> int:
