@@ -258,3 +258,17 @@ def test_training_defaults_come_from_the_core_dataclasses():
     args = build_parser().parse_args(["train", "--references", "x"])
     assert (args.epochs, args.batch_size, args.lr, args.margin, args.views, args.eval_folds) == (
         d.epochs, d.batch_size, d.lr, d.margin, d.n_views, d.eval_folds)
+
+
+def test_results_on_their_way_when_the_window_closes_reach_nobody():
+    state, runner, events = make_state()
+    ready(state, runner)
+    state.open_wip("/w/a.wav")
+    runner.last("query").finish()  # starts the WIP's decode and the top reference's decode
+    wip, ref = runner.last("decode-wip"), runner.last("decode-reference")
+    heard = len(events)
+    state.close()  # the window is going; Qt may delete its widgets before these queued results arrive
+    assert wip.cancelled and ref.cancelled
+    wip.finish()
+    ref.finish()
+    assert len(events) == heard and state.dropped == 2

@@ -158,6 +158,15 @@ class AppState(LibraryState):
         for handle in list(self._handles.values()):
             handle.cancel()
 
+    def close(self) -> None:
+        """The window is going: cancel everything, make every result still on its way stale (a queued
+        result must not reach a widget that Qt has deleted) and forget the listeners."""
+        self.cancel_all()
+        for kind in self._gen:
+            self._gen[kind] += 1
+        self._handles.clear()
+        self._listeners.clear()
+
     # ------------------------------------------------------------------ model
     @property
     def finder(self):

@@ -848,7 +848,7 @@ class MainWindow(QMainWindow):
             return
         self._closing = True
         self.playhead_timer.stop()
-        self.state.cancel_all()
+        self.state.close()
         if self._training is not None:
             self._training.runner.cancel_all()
         self.interp.worker.cancel()
