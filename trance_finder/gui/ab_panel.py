@@ -363,15 +363,11 @@ class ABPanel(QFrame):
 
     # -- transport ------------------------------------------------------------------------------------
     def _play(self, slot: str) -> bool:
-        from trance_finder.playback.player import PlaybackUnavailable
-
-        try:
-            self.player.play(slot)
-        except PlaybackUnavailable as exc:
-            log.warning("playback failed: %s", exc)
-            self.statusMessage.emit(f"Could not play: {exc}")
-            return False
-        return True
+        message = self.player.try_play(slot)
+        if message:
+            log.warning("playback failed: %s", message)
+            self.statusMessage.emit(message)
+        return message is None
 
     def play_slot(self, slot: str) -> None:
         p = self.player

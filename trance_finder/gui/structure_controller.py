@@ -144,15 +144,11 @@ class StructureABArea(ABPanel):
 
     # -- transport protocol -----------------------------------------------------------------------------
     def _play(self, slot: str) -> bool:
-        from trance_finder.playback.player import PlaybackUnavailable
-
-        try:
-            self.player.play(slot)
-        except PlaybackUnavailable as exc:
-            log.warning("playback failed: %s", exc)
-            self.failed.emit(f"Could not play: {exc}")
-            return False
-        return True
+        message = self.player.try_play(slot)
+        if message:
+            log.warning("playback failed: %s", message)
+            self.failed.emit(message)
+        return message is None
 
     def play(self, slot: str) -> bool:
         return self._play(slot)

@@ -96,15 +96,11 @@ class TransportPanel(QFrame):
 
     def play(self, slot: str) -> bool:
         """Start playing ``slot``; a stream that fails to start is a message, not a crash."""
-        from trance_finder.playback.player import PlaybackUnavailable
-
-        try:
-            self.player.play(slot)
-        except PlaybackUnavailable as exc:
-            log.warning("playback failed: %s", exc)
-            self.failed.emit(f"Could not play: {exc}")
-            return False
-        return True
+        message = self.player.try_play(slot)
+        if message:
+            log.warning("playback failed: %s", message)
+            self.failed.emit(message)
+        return message is None
 
     def toggle_ab(self) -> None:
         if self.player is not None:

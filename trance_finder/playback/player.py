@@ -289,6 +289,14 @@ class Player:
             self._playing = True
         self._ensure_stream()
 
+    def try_play(self, slot: str | None = None) -> str | None:
+        """``play``, but a stream that fails to start comes back as a message for the user (None = playing)."""
+        try:
+            self.play(slot)
+        except PlaybackUnavailable as exc:
+            return f"Could not play: {exc}"
+        return None
+
     def pause(self) -> None:
         with self._lock:
             self._playing = False
