@@ -619,6 +619,23 @@ def test_shutdown_cancels_all_then_keeps_a_stuck_thread_referenced(qtbot):
     workers._STRAGGLERS.remove(stuck)
 
 
+def test_a_result_queued_when_the_runner_shuts_down_is_not_delivered(qtbot):
+    from trance_finder.gui import workers
+
+    runner = workers.JobRunner()
+    got = []
+    job = runner.start(lambda cancel: "late", "quick", on_finished=got.append, on_failed=got.append)
+    assert job.wait(5000)  # the job's code has ended; its result is queued for the UI thread
+    runner.shutdown()
+    qtbot.wait(200)
+    assert got == []
+    control = workers.JobRunner()
+    with qtbot.waitSignal(control.start(lambda cancel: "on time", "quick", on_finished=got.append).finished,
+                          timeout=T):
+        pass
+    assert got == ["on time"]
+
+
 def test_excepthook_logs_and_names_the_log(qtbot, monkeypatch):
     from trance_finder.gui import app as gui_app
 

@@ -179,8 +179,12 @@ class JobRunner(QObject):
                 _STRAGGLERS.append(j)
 
     def shutdown(self, ms: int = 10000) -> None:
+        """Cancel, wait, and deliver nothing afterwards: a result already queued for the UI thread must
+        not reach a widget that is being deleted."""
         self.cancel_all()
         self.wait_all(ms)
+        for j in self.jobs:
+            j.blockSignals(True)
 
 
 class LatestOnly(QObject):
