@@ -217,6 +217,21 @@ def copy_rank1(tracks, spec: dict, mode: str, cfg: TrainConfig) -> dict:
     return {k: (float(np.mean(v)) if v else float("nan"), len(v)) for k, v in out.items()}
 
 
+def variant_rows(tracks, variants, base: TrainConfig, splits, per_label=()) -> list[list]:
+    """One row per (name, spec, kwargs): raw, fine-tuned with labels and LDA, held out."""
+    rows = []
+    for name, spec, kw in variants:
+        t = time.perf_counter()
+        raw = run_config(tracks, spec, "raw", base, splits, **kw)
+        ft = run_config(tracks, spec, "labels", base, splits, **kw)
+        lda = run_config(tracks, spec, "lda", base, splits, **kw)
+        rows.append([name, raw["micro"], raw["macro"], raw["sil"], ft["micro"], ft["macro"], ft["sil"], ft["nmi"],
+                     lda["micro"], lda["sil"]] + [ft["per_label"].get(lab, float("nan")) for lab in per_label])
+        print(f"  {name}: {time.perf_counter() - t:.0f} s  " + " ".join(
+            f"{v:.3f}" if isinstance(v, float) else str(v) for v in rows[-1][1:10]), file=sys.stderr, flush=True)
+    return rows
+
+
 # -- main ---------------------------------------------------------------------------------------------
 DEFAULT = {"blocks": ["emb", "dsp"], "pool": "mean"}
 
@@ -295,18 +310,7 @@ def main() -> None:
                  ("raw share 0", {"identity_weight": 0.0}), ("raw share 0.3", {"identity_weight": 0.3}),
                  ("raw share 0.5", {"identity_weight": 0.5})]
         want = [w for w in args.rows.split(",") if w]
-        rows = []
-        for name, spec, kw in variants:
-            if want and not any(w in name for w in want):
-                continue
-            t = time.perf_counter()
-            raw = run_config(tracks, spec, "raw", base, splits, **kw)
-            ft = run_config(tracks, spec, "labels", base, splits, **kw)
-            lda = run_config(tracks, spec, "lda", base, splits, **kw)
-            rows.append([name, raw["micro"], raw["macro"], raw["sil"], ft["micro"], ft["macro"], ft["sil"], ft["nmi"],
-                         lda["micro"], lda["sil"]])
-            print(f"  {name}: {time.perf_counter() - t:.0f} s  " + " ".join(
-                f"{v:.3f}" if isinstance(v, float) else str(v) for v in rows[-1][1:]), file=sys.stderr, flush=True)
+        rows = variant_rows(tracks, [v for v in variants if not want or any(w in v[0] for w in want)], base, splits)
         for name, kw in heads:
             if want and not any(w in name for w in want):
                 continue
@@ -318,6 +322,28 @@ def main() -> None:
         print("### Exploration (held-out, 5 folds, with folder labels; raw = no training)")
         print(table(["variant", "raw P@5", "raw macro", "raw sil", "ft P@5", "ft macro", "ft sil", "ft NMI",
                      "LDA P@5", "LDA sil"], rows))
+        print()
+
+    if "networks" in only:
+        # the wheel's networks (scripts/convert_musicnn.py), alone and joined, on the same patches
+        nets = {"MSD_musicnn": "emb", "MTT_musicnn": "mtt", "MSD_vgg": "vggmsd", "MTT_vgg": "vggmtt"}
+        variants = [(f"{n} alone", {"blocks": [b]}, {}) for n, b in nets.items()]
+        variants += [(f"{n} + dsp", {"blocks": [b, "dsp"]}, {}) for n, b in nets.items()]
+        variants += [
+            ("MSD_musicnn + MTT_musicnn", {"blocks": ["emb", "mtt"]}, {}),
+            ("MSD_musicnn + MTT_musicnn + dsp", {"blocks": ["emb", "mtt", "dsp"]}, {}),
+            ("MSD_musicnn + MTT_vgg + dsp", {"blocks": ["emb", "vggmtt", "dsp"]}, {}),
+            ("MSD_musicnn + MSD_vgg + dsp", {"blocks": ["emb", "vggmsd", "dsp"]}, {}),
+            ("both musicnn + both vgg", {"blocks": ["emb", "mtt", "vggmsd", "vggmtt"]}, {}),
+            ("all four + dsp", {"blocks": ["emb", "mtt", "vggmsd", "vggmtt", "dsp"]}, {}),
+            ("both musicnn + MTT tags + dsp", {"blocks": ["emb", "mtt", "mtt_tags", "dsp"]}, {}),
+        ]
+        want = [w for w in args.rows.split(",") if w]
+        variants = [v for v in variants if not want or any(w in v[0] for w in want)]
+        rows = variant_rows(tracks, variants, base, splits, per_label=labs)
+        print("### The wheel's networks, alone and joined (held-out, 5 folds; raw = no training; ft = folder labels)")
+        print(table(["features", "raw P@5", "raw macro", "raw sil", "ft P@5", "ft macro", "ft sil", "ft NMI",
+                     "LDA P@5", "LDA sil"] + [f"ft {short[lab]}" for lab in labs], rows))
         print()
 
     if "copies" in only:

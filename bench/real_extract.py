@@ -2,8 +2,10 @@
 
 For every corpus track (labels.csv of the corpus) it stores, per 3-s patch, musicnn's 200-d
 penultimate layer (pre-ReLU, what the app uses), its 50 tag probabilities, and the mid-end feature
-maps pooled per patch (753 max + 753 mean, the input of musicnn's dense layer), plus the dsp
-backbone's frames and the DNA. Four "sets" per track:
+maps pooled per patch (753 max + 753 mean, the input of musicnn's dense layer), the embeddings and
+tags of the wheel's other networks on the same patches (``mtt``: MTT_musicnn 200-d, ``vggmsd`` /
+``vggmtt``: MSD_vgg / MTT_vgg pool5 256-d; ``*_tags`` with them), plus the dsp backbone's frames and
+the DNA. Four "sets" per track:
 
 * ``def``  the app's default window plan (8 x 6 s), loudness-normalised like the app;
 * ``full`` the whole excerpt (<= 120 s) as consecutive patches (window-plan experiments);
@@ -34,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
+OTHER_NETWORKS = {"mtt": "MTT_musicnn", "vggmsd": "MSD_vgg", "vggmtt": "MTT_vgg"}
 COPIES = {
     "minus12db": "volume=-12dB",
     "pitch_up1": "asetrate=44100*1.0594630943592953,aresample=44100,atempo=0.9438743126816935",
@@ -72,6 +75,7 @@ class Extractor:
 
         self.torch = torch
         self.net = load_network()
+        self.others = {key: load_network(network=net) for key, net in OTHER_NETWORKS.items()}
         self.dsp = DspBackbone()
         self.aug = AudioAugmenter()
 
@@ -99,8 +103,12 @@ class Extractor:
                 embs.append(emb.numpy())
                 tags.append(t.numpy())
                 mids.append(torch.cat([mx, mn], dim=1).numpy())
-        return {"emb": np.concatenate(embs).astype(np.float32), "tags": np.concatenate(tags).astype(np.float32),
-                "mid": np.concatenate(mids).astype(np.float16)}
+            out = {"emb": np.concatenate(embs).astype(np.float32), "tags": np.concatenate(tags).astype(np.float32),
+                   "mid": np.concatenate(mids).astype(np.float16)}
+            for key, other in self.others.items():
+                t, e = other(torch.from_numpy(patches))
+                out[key], out[f"{key}_tags"] = e.numpy().astype(np.float32), t.numpy().astype(np.float32)
+        return out
 
     def one_set(self, excerpts: list[np.ndarray], sr: int, lufs: float, prefix: str, out: dict,
                 dna: bool = False) -> None:
@@ -110,7 +118,7 @@ class Extractor:
         gain = aio.loudness_gain_db(lufs)
         normed = [aio.apply_gain_db(x, gain) for x in excerpts]
         parts = [self.musicnn(aio.resample(x, sr, 16000)) for x in normed]
-        for k in ("emb", "tags", "mid"):
+        for k in parts[0]:
             out[f"{prefix}_{k}"] = np.concatenate([p[k] for p in parts])
         out[f"{prefix}_dsp"] = np.concatenate([self.dsp.analyse(aio.resample(x, sr, 22050)).frames for x in normed])
         if dna:
@@ -133,7 +141,7 @@ class Extractor:
 
         out: dict = dict(have)
         ex, sr, lufs = self.default_plan(path)
-        if "def_emb" not in out:
+        if "def_emb" not in out or "def_mtt" not in out:
             out["lufs"] = np.array(lufs)
             out["duration"] = np.array(aio.audio_info(path).duration)
             self.one_set(ex, sr, lufs, "def", out, dna=True)
@@ -141,7 +149,7 @@ class Extractor:
             full = aio.to_mono(aio.read_window(path, 0.0, None))
             self.one_set([full], sr, aio.integrated_lufs(full, sr), "full", out)
         for name in sets:
-            if name.startswith("v") and f"{name}_emb" not in out:
+            if name.startswith("v") and (f"{name}_emb" not in out or f"{name}_mtt" not in out):
                 seed = (zlib.crc32(path.encode()) * 1000003 + int(name[1:])) % (2**31)
                 views = self.aug.augment_excerpts(ex, sr, seed)
                 self.one_set(views, sr, aio.integrated_lufs(np.concatenate(views), sr), name, out)
@@ -178,7 +186,7 @@ def _work(job):
     if dst.exists():
         with np.load(dst) as d:
             have = {k: d[k] for k in d.files}
-    if any(f"{s}_emb" not in have for s in sets):
+    if any(f"{s}_{k}" not in have for s in sets for k in ("emb", "mtt")):
         arrays = _EX.track(path, sets, have)
         tmp = dst.with_suffix(".tmp.npz")
         np.savez(tmp, **arrays)

@@ -1,14 +1,17 @@
-"""Convert musicnn's MSD_musicnn TensorFlow checkpoint to the PyTorch weights shipped in ``models/``.
+"""Convert the musicnn wheel's TensorFlow checkpoints to the PyTorch weights shipped in ``models/``.
 
 Run it with a Python that has tensorflow, numpy and safetensors (no torch needed), e.g.::
 
-    /tmp/tfenv/bin/python scripts/convert_musicnn.py --wheel /path/to/musicnn-0.1.0-py3-none-any.whl
+    /tmp/tfenv/bin/python scripts/convert_musicnn.py --wheel /path/to/musicnn-0.1.0-py3-none-any.whl \
+        [--model MSD_musicnn,MTT_musicnn,MSD_vgg,MTT_vgg]
 
-It reads the checkpoint straight from the wheel (nothing is downloaded) and writes
+It reads each checkpoint straight from the wheel (nothing is downloaded) and writes, per network,
 
-* ``models/musicnn_msd.safetensors``: float32 tensors named after ``MusicnnNet``'s state_dict keys,
-* ``models/musicnn_msd.provenance.json``: wheel and checkpoint hashes, TF version, date, name mapping,
-* ``models/LICENSE-musicnn.txt``: the ISC licence from the wheel's metadata.
+* ``models/<file>.safetensors``: float32 tensors named after the torch network's state_dict keys
+  (``musicnn_msd``, ``musicnn_mtt``: ``MusicnnNet``; ``vgg_msd``, ``vgg_mtt``: ``VggNet``),
+* ``models/<file>.provenance.json``: wheel and checkpoint hashes, TF version, date, name mapping,
+
+and ``models/LICENSE-musicnn.txt``, the ISC licence from the wheel's metadata.
 
 ``scripts/verify_musicnn.py`` then checks the converted network against the original TF graph.
 """
@@ -27,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-MODEL = "MSD_musicnn"
+MODELS = {"MSD_musicnn": "musicnn_msd", "MTT_musicnn": "musicnn_mtt", "MSD_vgg": "vgg_msd", "MTT_vgg": "vgg_mtt"}
 CKPT_FILES = (".index", ".data-00000-of-00001", ".meta", "checkpoint", "config.json")
 
 MSD_TAGS = [
@@ -37,6 +40,14 @@ MSD_TAGS = [
     "punk", "oldies", "blues", "hard rock", "ambient", "acoustic", "experimental", "female vocalist",
     "guitar", "Hip-Hop", "70s", "party", "country", "easy listening", "sexy", "catchy", "funk",
     "electro", "heavy metal", "Progressive rock", "60s", "rnb", "indie pop", "sad", "House", "happy",
+]  # fmt: skip
+MTT_TAGS = [
+    "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast", "piano",
+    "ambient", "beat", "violin", "vocal", "synth", "female", "indian", "opera", "male", "singing",
+    "vocals", "no vocals", "harpsichord", "loud", "quiet", "flute", "woman", "male vocal", "no vocal",
+    "pop", "soft", "sitar", "solo", "man", "classic", "choir", "voice", "new age", "dance", "male voice",
+    "female vocal", "beats", "harp", "cello", "no voice", "weird", "country", "metal", "female voice",
+    "choral",
 ]  # fmt: skip
 
 
@@ -60,7 +71,7 @@ def _same(k: np.ndarray) -> np.ndarray:
     return k
 
 
-# TF layer -> torch module prefix, in the order the original graph creates them
+# TF layer -> torch module prefix, in the order the original graph creates them (musicnn networks)
 CONV_LAYERS = {
     "conv2d": ("timbral.0.conv", _conv2d),
     "conv2d_1": ("timbral.1.conv", _conv2d),
@@ -86,6 +97,10 @@ BN_LAYERS = {
     "batch_normalization_9": "pool_bn",
     "batch_normalization_10": "dense_bn",
 }
+# the VGG networks (musicnn's models.vgg): five named convs, six batch norms, one dense
+VGG_CONV_LAYERS = {f"{i + 1}CNN": (f"convs.{i}.conv", _conv2d) for i in range(5)} | {"dense": ("classifier", _dense)}
+VGG_BN_LAYERS = {"batch_normalization": "input_bn"} | {f"batch_normalization_{i + 1}": f"convs.{i}.bn"
+                                                       for i in range(5)}
 BN_PARAMS = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
 
 # torch shapes MusicnnNet expects (checked here so a wrong mapping fails at conversion time)
@@ -97,18 +112,27 @@ EXPECTED = {
     "dense.weight": (200, 1506), "classifier.weight": (50, 200),
     "input_bn.weight": (1,), "pool_bn.weight": (1506,), "dense_bn.weight": (200,),
 }  # fmt: skip
+VGG_EXPECTED = {"convs.0.conv.weight": (128, 1, 3, 3), "convs.4.conv.weight": (128, 128, 3, 3),
+                "classifier.weight": (50, 256), "input_bn.weight": (1,), "convs.4.bn.weight": (128,)}
 
 
-def tf_to_torch_name(tf_name: str) -> tuple[str, object] | None:
+def layer_maps(model: str) -> tuple[dict, dict, dict]:
+    if model.endswith("_vgg"):
+        return VGG_CONV_LAYERS, VGG_BN_LAYERS, VGG_EXPECTED
+    return CONV_LAYERS, BN_LAYERS, EXPECTED
+
+
+def tf_to_torch_name(tf_name: str, model: str = "MSD_musicnn") -> tuple[str, object] | None:
+    conv_layers, bn_layers, _ = layer_maps(model)
     layer, _, param = tf_name.partition("/")
-    if layer in CONV_LAYERS:
-        prefix, fn = CONV_LAYERS[layer]
+    if layer in conv_layers:
+        prefix, fn = conv_layers[layer]
         if param == "kernel":
             return f"{prefix}.weight", fn
         if param == "bias":
             return f"{prefix}.bias", _same
-    if layer in BN_LAYERS and param in BN_PARAMS:
-        return f"{BN_LAYERS[layer]}.{BN_PARAMS[param]}", _same
+    if layer in bn_layers and param in BN_PARAMS:
+        return f"{bn_layers[layer]}.{BN_PARAMS[param]}", _same
     return None
 
 
@@ -134,16 +158,18 @@ def find_licence(root: Path) -> Path:
     raise SystemExit("no LICENSE file in the wheel's dist-info")
 
 
-def convert(wheel: Path, out_dir: Path) -> dict:
+def convert(wheel: Path, out_dir: Path, model: str = "MSD_musicnn") -> dict:
     import tensorflow as tf
     from safetensors.numpy import save_file
 
+    conv_layers, bn_layers, expected = layer_maps(model)
+    stem = MODELS[model]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         with zipfile.ZipFile(wheel) as zf:
-            members = [n for n in zf.namelist() if n.startswith(f"musicnn/{MODEL}/") or ".dist-info/" in n]
+            members = [n for n in zf.namelist() if n.startswith(f"musicnn/{model}/") or ".dist-info/" in n]
             zf.extractall(root, members)
-        model_dir = root / "musicnn" / MODEL
+        model_dir = root / "musicnn" / model
         reader = tf.compat.v1.train.NewCheckpointReader(str(model_dir) + "/")  # file stem is empty
         shapes = reader.get_variable_to_shape_map()
 
@@ -151,17 +177,17 @@ def convert(wheel: Path, out_dir: Path) -> dict:
         mapping: dict[str, str] = {}
         skipped = []
         for tf_name in sorted(shapes):
-            target = tf_to_torch_name(tf_name)
+            target = tf_to_torch_name(tf_name, model)
             if target is None:
                 skipped.append(tf_name)  # Adam slots, beta powers
                 continue
             key, fn = target
             value = np.ascontiguousarray(fn(reader.get_tensor(tf_name)).astype(np.float32))
-            if key in EXPECTED and value.shape != EXPECTED[key]:
-                raise SystemExit(f"{tf_name} -> {key}: shape {value.shape}, expected {EXPECTED[key]}")
+            if key in expected and value.shape != expected[key]:
+                raise SystemExit(f"{tf_name} -> {key}: shape {value.shape}, expected {expected[key]}")
             tensors[key] = value
             mapping[tf_name] = key
-        n_expected = 2 * len(CONV_LAYERS) + 4 * len(BN_LAYERS)
+        n_expected = 2 * len(conv_layers) + 4 * len(bn_layers)
         if len(tensors) != n_expected:
             raise SystemExit(f"mapped {len(tensors)} tensors, expected {n_expected}")
         bad = [s for s in skipped if "Adam" not in s and "power" not in s]
@@ -171,27 +197,31 @@ def convert(wheel: Path, out_dir: Path) -> dict:
         n_params = int(sum(v.size for k, v in tensors.items() if "running_" not in k))
         date = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
         out_dir.mkdir(parents=True, exist_ok=True)
-        weights = out_dir / "musicnn_msd.safetensors"
+        weights = out_dir / f"{stem}.safetensors"
+        vgg = model.endswith("_vgg")
         save_file(tensors, str(weights), metadata={
-            "model": "MSD_musicnn", "source": wheel.name, "licence": "ISC (see LICENSE-musicnn.txt)",
-            "tags": json.dumps(MSD_TAGS), "embedding": "model/dense/BiasAdd", "bn_eps": "0.001",
+            "model": model, "source": wheel.name, "licence": "ISC (see LICENSE-musicnn.txt)",
+            "tags": json.dumps(MTT_TAGS if model.startswith("MTT") else MSD_TAGS),
+            "embedding": "pool5 (flattened, the input of model/dense)" if vgg else "model/dense/BiasAdd",
+            "bn_eps": "0.001",
         })
         weights.chmod(0o644)  # safetensors creates the file owner-only
 
         licence_src = find_licence(root)
         licence_text = licence_src.read_text(encoding="utf-8").strip()
         (out_dir / "LICENSE-musicnn.txt").write_text(
-            "The MSD_musicnn weights in musicnn_msd.safetensors are converted from the musicnn 0.1.0\n"
+            "The weights in musicnn_msd, musicnn_mtt, vgg_msd and vgg_mtt.safetensors (the MSD_musicnn,\n"
+            "MTT_musicnn, MSD_vgg and MTT_vgg checkpoints) are converted from the musicnn 0.1.0\n"
             "package (https://github.com/jordipons/musicnn), distributed under the ISC licence:\n\n"
             f"{licence_text}\n", encoding="utf-8")
 
         provenance = {
-            "model": MODEL,
+            "model": model,
             "paper": "J. Pons and X. Serra, musicnn: pre-trained convolutional neural networks for music "
                      "audio tagging, ISMIR 2019 late-breaking demo (arXiv:1909.06654)",
             "wheel": wheel.name,
             "wheel_sha256": sha256(wheel),
-            "checkpoint_files_sha256": {f"musicnn/{MODEL}/{n}": sha256(model_dir / n)
+            "checkpoint_files_sha256": {f"musicnn/{model}/{n}": sha256(model_dir / n)
                                         for n in CKPT_FILES if (model_dir / n).exists()},
             "licence_file": str(licence_src.relative_to(root)),
             "tensorflow_version": tf.__version__,
@@ -208,7 +238,7 @@ def convert(wheel: Path, out_dir: Path) -> dict:
                 "batch norm": "gamma/beta/moving_mean/moving_variance -> weight/bias/running_mean/running_var, eps 1e-3",
             },
         }
-        (out_dir / "musicnn_msd.provenance.json").write_text(json.dumps(provenance, indent=2) + "\n",
+        (out_dir / f"{stem}.provenance.json").write_text(json.dumps(provenance, indent=2) + "\n",
                                                              encoding="utf-8")
         return provenance
 
@@ -217,13 +247,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--wheel", type=Path, required=True, help="path to musicnn-0.1.0-py3-none-any.whl")
     ap.add_argument("--out", type=Path, default=REPO / "models", help="output folder (default: models/)")
+    ap.add_argument("--model", default=",".join(MODELS), help=f"comma list of {', '.join(MODELS)}")
     args = ap.parse_args(argv)
     if not args.wheel.is_file():
         ap.error(f"no such wheel: {args.wheel}")
-    prov = convert(args.wheel, args.out)
-    size = (args.out / "musicnn_msd.safetensors").stat().st_size
-    print(f"wrote {args.out / 'musicnn_msd.safetensors'} ({size / 1e6:.2f} MB, {prov['n_parameters']} "
-          f"parameters, {len(prov['tf_to_torch'])} tensors) with TF {prov['tensorflow_version']}")
+    for model in [m.strip() for m in args.model.split(",") if m.strip()]:
+        if model not in MODELS:
+            ap.error(f"unknown model {model!r}")
+        prov = convert(args.wheel, args.out, model)
+        path = args.out / f"{MODELS[model]}.safetensors"
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, {prov['n_parameters']} parameters, "
+              f"{len(prov['tf_to_torch'])} tensors) with TF {prov['tensorflow_version']}")
     return 0
 
 

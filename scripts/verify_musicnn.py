@@ -1,4 +1,4 @@
-"""Check the PyTorch MSD_musicnn port against the original TensorFlow graph from the musicnn wheel.
+"""Check the PyTorch ports of the musicnn wheel's networks against their original TensorFlow graphs.
 
 Two interpreters take part, because tensorflow and torch are not installed side by side:
 
@@ -6,10 +6,11 @@ Two interpreters take part, because tensorflow and torch are not installed side 
   the TF side, runs the port on the very same patches and compares;
 * the TF side (``--tf-side``, run with ``--tf-python``, a Python with tensorflow + numpy) imports the
   forward part of the checkpoint's ``.meta`` graph, loads the checkpoint variables into it and dumps
-  ``model/Sigmoid`` (tags) and ``model/dense/BiasAdd`` (embedding) for every patch set to an .npz.
+  ``model/Sigmoid`` (tags) and the embedding node (``model/dense/BiasAdd`` for musicnn, the flattened
+  pool5 ``model/Flatten/flatten/Reshape`` for the VGG networks) for every patch set to an .npz.
 
     python scripts/verify_musicnn.py --wheel musicnn-0.1.0-py3-none-any.whl \\
-        --tf-python /tmp/tfenv/bin/python --write-doc --write-golden
+        --tf-python /tmp/tfenv/bin/python --write-doc --write-golden [--model MTT_vgg]
 
 Rows marked "pipeline" compare end to end: TF on patches made by musicnn's own librosa
 preprocessing against the port on patches made by ``log_mel_patches``.
@@ -34,23 +35,38 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 SR = 16000
 MODEL = "MSD_musicnn"
+# network -> (file stem of weights / golden / doc, TF embedding node)
+NETWORK_FILES = {"MSD_musicnn": ("musicnn_msd", "model/dense/BiasAdd"),
+                 "MTT_musicnn": ("musicnn_mtt", "model/dense/BiasAdd"),
+                 "MSD_vgg": ("vgg_msd", "model/Flatten/flatten/Reshape"),
+                 "MTT_vgg": ("vgg_mtt", "model/Flatten/flatten/Reshape")}
+
+
+def golden_path(model: str) -> Path:
+    stem = NETWORK_FILES[model][0]
+    return REPO / "tests" / "data" / ("musicnn_golden.npz" if model == MODEL else f"{stem}_golden.npz")
+
+
+def doc_path(model: str) -> Path:
+    stem = NETWORK_FILES[model][0]
+    return REPO / "docs" / ("musicnn_verification.md" if model == MODEL else f"musicnn_verification_{stem}.md")
 
 
 # ==================================================================================================
 # TF side (numpy + tensorflow only)
 
 
-def tf_side(wheel: Path, inputs: Path, out: Path) -> None:
+def tf_side(wheel: Path, inputs: Path, out: Path, model: str = MODEL) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory() as tmp:
         with zipfile.ZipFile(wheel) as zf:
-            zf.extractall(tmp, [n for n in zf.namelist() if n.startswith(f"musicnn/{MODEL}/")])
-        model_dir = Path(tmp) / "musicnn" / MODEL
+            zf.extractall(tmp, [n for n in zf.namelist() if n.startswith(f"musicnn/{model}/")])
+        model_dir = Path(tmp) / "musicnn" / model
         meta = tf.compat.v1.MetaGraphDef()
         meta.ParseFromString((model_dir / ".meta").read_bytes())
-        outputs = ["model/Sigmoid", "model/dense/BiasAdd"]
+        outputs = ["model/Sigmoid", NETWORK_FILES[model][1]]
         graph_def = tf.compat.v1.graph_util.extract_sub_graph(meta.graph_def, outputs)
         for node in graph_def.node:  # the TF 1.12 shape annotations do not import in TF 2
             if "_output_shapes" in node.attr:
@@ -248,7 +264,7 @@ def run(args) -> int:
         np.savez(in_path, **inputs)
         t0 = time.time()
         cmd = [args.tf_python, str(Path(__file__).resolve()), "--tf-side", "--wheel", str(args.wheel),
-               "--inputs", str(in_path), "--out", str(out_path)]
+               "--inputs", str(in_path), "--out", str(out_path), "--model", args.model]
         env = dict(os.environ, OMP_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="2")
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -257,7 +273,10 @@ def run(args) -> int:
         tf_seconds = time.time() - t0
         tf_out = dict(np.load(out_path))
 
-    net = mn.load_network()
+    model = args.model
+    stem, emb_node = NETWORK_FILES[model]
+    net = mn.load_network(network=model)
+    emb_dim = mn.NETWORKS[model].embed_dim
 
     def port(patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with torch.inference_mode():
@@ -289,26 +308,26 @@ def run(args) -> int:
 
     lit_tags = tf_out["numpy2_literal/tags"]
     lines = [
-        "# MSD_musicnn port: verification against the original TensorFlow graph",
+        f"# {model} port: verification against the original TensorFlow graph",
         "",
         f"Produced by `scripts/verify_musicnn.py` on {time.strftime('%Y-%m-%d')} "
         f"({platform.machine()}, {os.cpu_count()} CPUs, 1 thread each side).",
         "",
-        f"* original: `{args.wheel.name}` MSD_musicnn checkpoint; forward subgraph of its `.meta` "
-        f"(`model/Sigmoid`, `model/dense/BiasAdd`) imported into TensorFlow "
+        f"* original: `{args.wheel.name}` {model} checkpoint; forward subgraph of its `.meta` "
+        f"(`model/Sigmoid`, `{emb_node}`) imported into TensorFlow "
         f"{tf_out['_meta/tf_version']} with the `_output_shapes` attributes dropped, "
         f"{int(tf_out['_meta/n_variables'])} variables assigned from the checkpoint, "
         f"`is_training` fed False ({tf_seconds:.1f} s for the TF side);",
-        f"* port: `trance_finder.core.backbones.musicnn` (torch {torch.__version__}, CPU, float32) with "
-        "`models/musicnn_msd.safetensors`;",
+        f"* port: `trance_finder.core.backbones.{'musicnn_vgg' if 'vgg' in model else 'musicnn'}` "
+        f"(torch {torch.__version__}, CPU, float32) with `models/{stem}.safetensors`;",
         "* **same patches**: both graphs get the identical (N, 187, 96) log-mel patches made by "
         "`log_mel_patches` (or random log-mel-like patches);",
         "* **pipeline**: end to end: TF gets patches from musicnn's own preprocessing "
         "(`extractor.batch_data` steps: `librosa.feature.melspectrogram` with `pad_mode='reflect'`, the "
         "librosa 0.7 default the model was built with, float16 rounding, `log10(10000 x + 1)` in float32), "
         f"the port gets `log_mel_patches` (librosa {_librosa_version()});",
-        "* tags: max |p_port - p_tf| over all patches and 50 tags; embedding: the 200-d "
-        "`model/dense/BiasAdd`, min cosine over patches and max abs difference (|emb| max in brackets).",
+        f"* tags: max |p_port - p_tf| over all patches and 50 tags; embedding: the {emb_dim}-d "
+        f"`{emb_node}`, min cosine over patches and max abs difference (|emb| max in brackets).",
         "",
         "| signal | comparison | patches | max abs tag diff | min emb cosine (1 - cos) | max abs emb diff (scale) |",
         "|---|---|---:|---:|---:|---:|",
@@ -351,19 +370,19 @@ def run(args) -> int:
     print(report)
 
     if args.write_doc:
-        doc = REPO / "docs" / "musicnn_verification.md"
+        doc = doc_path(model)
         doc.parent.mkdir(parents=True, exist_ok=True)
         doc.write_text(report, encoding="utf-8")
         print(f"wrote {doc}")
     if args.write_golden:
         key = keys["golden_signal (tests)"] + "_ref"
-        gold = REPO / "tests" / "data" / "musicnn_golden.npz"
+        gold = golden_path(model)
         gold.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(
             gold, tags=tf_out[f"{key}/tags"].astype(np.float32),
             embedding=tf_out[f"{key}/embedding"].astype(np.float32),
             source=np.array(json.dumps({
-                "what": "TF original (musicnn wheel MSD_musicnn) outputs for tests/test_musicnn.py:golden_signal() "
+                "what": f"TF original (musicnn wheel {model}) outputs for tests/test_musicnn.py:golden_signal() "
                         "preprocessed with musicnn's librosa pipeline",
                 "tensorflow": str(tf_out["_meta/tf_version"]), "wheel": args.wheel.name})))
         print(f"wrote {gold} ({gold.stat().st_size} bytes)")
@@ -380,14 +399,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--wheel", type=Path, required=True)
     ap.add_argument("--tf-python", default="/tmp/tfenv/bin/python", help="Python with tensorflow")
-    ap.add_argument("--write-doc", action="store_true", help="write docs/musicnn_verification.md")
-    ap.add_argument("--write-golden", action="store_true", help="write tests/data/musicnn_golden.npz")
+    ap.add_argument("--model", default=MODEL, choices=list(NETWORK_FILES))
+    ap.add_argument("--write-doc", action="store_true", help="write docs/musicnn_verification[_<net>].md")
+    ap.add_argument("--write-golden", action="store_true", help="write tests/data/<net>_golden.npz")
     ap.add_argument("--tf-side", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--inputs", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.tf_side:
-        tf_side(args.wheel, args.inputs, args.out)
+        tf_side(args.wheel, args.inputs, args.out, args.model)
         return 0
     return run(args)
 

@@ -159,3 +159,52 @@ def test_cpu_unless_cuda_is_asked():
     audio = golden_signal()
     out_gpu, out_cpu = gpu.analyse(audio), bb.analyse(audio)
     np.testing.assert_allclose(out_gpu.tags, out_cpu.tags, atol=1e-3)
+
+
+# -- the other networks of the wheel: MTT_musicnn, MSD_vgg, MTT_vgg ---------------------------------------
+OTHER_NETWORKS = {"MTT_musicnn": "musicnn_mtt", "MSD_vgg": "vgg_msd", "MTT_vgg": "vgg_mtt"}
+
+
+@pytest.mark.parametrize("network", list(OTHER_NETWORKS))
+def test_other_networks_match_their_tensorflow_originals(network):
+    """Golden outputs of each TF original (scripts/verify_musicnn.py --model NET --write-golden)."""
+    ref = np.load(Path(__file__).parent / "data" / f"{OTHER_NETWORKS[network]}_golden.npz")
+    net = mn.load_network(network=network)
+    patches = mn.log_mel_patches(golden_signal())
+    with torch.inference_mode():
+        tags, emb = net(torch.from_numpy(patches))
+    tags, emb = tags.numpy(), emb.numpy()
+    assert emb.shape == ref["embedding"].shape == (2, mn.NETWORKS[network].embed_dim)
+    np.testing.assert_allclose(tags, ref["tags"], atol=1e-4, rtol=0)
+    assert _cos(emb, ref["embedding"]).min() >= 0.9999
+    # and they are different networks: not the MSD_musicnn answer under another name
+    msd = np.load(GOLDEN)
+    assert np.abs(tags - msd["tags"]).max() > 0.01
+
+
+def test_vgg_pools_follow_each_saved_graph():
+    """MSD_vgg and MTT_vgg pool differently; both must end at 2 x 1 positions x 128 channels."""
+    from trance_finder.core.backbones.musicnn_vgg import VggNet
+
+    for network in ("MSD_vgg", "MTT_vgg"):
+        net = VggNet(network).eval()
+        assert net.embed_dim == 256
+        with torch.inference_mode():
+            tags, emb = net(torch.rand(3, 187, 96))
+        assert tags.shape == (3, 50) and emb.shape == (3, 256)
+    with pytest.raises(ValueError, match="187-frame"):
+        VggNet("MTT_vgg")(torch.rand(1, 200, 96))
+
+
+@pytest.mark.parametrize("name", ["musicnn_mtt", "vgg_msd", "vgg_mtt"])
+def test_other_backbones_analyse_and_join(name):
+    from trance_finder.core.backbones import get_backbone
+
+    bb = get_backbone(name)
+    audio = golden_signal()
+    out = bb.analyse(audio)
+    assert out.frames.shape == (2, bb.frame_dim) and out.tags.shape == (2, 50)
+    assert bb.tag_names == (mn.MTT_TAGS if name.endswith("mtt") else mn.MSD_TAGS)
+    assert tuple(mn.weights_metadata(network=bb.network)["tags"]) == bb.tag_names
+    # its own cache identity: never the default musicnn's vectors
+    assert bb.id != mn.MusicnnBackbone().id and bb.id.startswith(f"{name}-v")

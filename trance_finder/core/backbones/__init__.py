@@ -13,6 +13,9 @@ DEFAULT_BACKBONE = "musicnn"
 # name -> (module, class name)
 _REGISTRY = {
     "musicnn": ("trance_finder.core.backbones.musicnn", "MusicnnBackbone"),
+    "musicnn_mtt": ("trance_finder.core.backbones.musicnn", "MusicnnMttBackbone"),
+    "vgg_msd": ("trance_finder.core.backbones.musicnn", "VggMsdBackbone"),
+    "vgg_mtt": ("trance_finder.core.backbones.musicnn", "VggMttBackbone"),
     "dsp": ("trance_finder.core.backbones.dsp", "DspBackbone"),
     "openl3": ("trance_finder.core.backbones.openl3", "OpenL3Backbone"),
 }

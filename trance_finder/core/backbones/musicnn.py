@@ -1,9 +1,11 @@
-"""MSD_musicnn (Pons & Serra 2019) ported to PyTorch.
+"""The musicnn family (Pons & Serra 2019) ported to PyTorch: MSD_musicnn (the default), MTT_musicnn,
+and the input pipeline the VGG networks share (``musicnn_vgg.py``).
 
 musicnn: pre-trained convolutional neural networks for music audio tagging, J. Pons and X. Serra,
-ISMIR 2019 LBD (arXiv:1909.06654). The weights are the MSD_musicnn checkpoint of the ``musicnn`` 0.1.0
-wheel (ISC licence, see ``models/LICENSE-musicnn.txt``), converted by ``scripts/convert_musicnn.py`` and
-checked against the original TensorFlow graph by ``scripts/verify_musicnn.py``.
+ISMIR 2019 LBD (arXiv:1909.06654). The weights are the checkpoints of the ``musicnn`` 0.1.0 wheel (ISC
+licence, see ``models/LICENSE-musicnn.txt``), converted by ``scripts/convert_musicnn.py`` and checked
+against the original TensorFlow graphs by ``scripts/verify_musicnn.py``. MSD_musicnn_big is not in
+the wheel (only in the source repository's git LFS), so it is not here.
 
 Input pipeline (as in musicnn's ``extractor.batch_data``): 16 kHz mono, centred STFT (periodic Hann,
 n_fft 512, hop 256, reflect padding as in the librosa of 2019), power spectrum, 96 Slaney mel bands
@@ -25,6 +27,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +37,6 @@ from torch import nn
 
 from trance_finder.core.backbones.base import Backbone, BackboneOutput
 from trance_finder.core.resources import weights_dir
-
-WEIGHTS_FILE = "musicnn_msd.safetensors"
 
 SAMPLE_RATE = 16000
 N_FFT = 512
@@ -57,8 +58,40 @@ MSD_TAGS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def weights_path() -> Path:
-    return weights_dir() / WEIGHTS_FILE
+#: the 50 MagnaTagATune tags, in the order of the MTT networks' outputs
+MTT_TAGS: tuple[str, ...] = (
+    "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast", "piano",
+    "ambient", "beat", "violin", "vocal", "synth", "female", "indian", "opera", "male", "singing",
+    "vocals", "no vocals", "harpsichord", "loud", "quiet", "flute", "woman", "male vocal", "no vocal",
+    "pop", "soft", "sitar", "solo", "man", "classic", "choir", "voice", "new age", "dance", "male voice",
+    "female vocal", "beats", "harp", "cello", "no voice", "weird", "country", "metal", "female voice",
+    "choral",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """One checkpoint of the wheel: its converted weights file, architecture and tag vocabulary."""
+
+    weights_file: str
+    arch: str  # "musicnn" or "vgg"
+    tags: tuple[str, ...]
+    embed_dim: int
+    layer: str  # the TF node the embedding equals
+
+
+NETWORKS: dict[str, NetworkSpec] = {
+    "MSD_musicnn": NetworkSpec("musicnn_msd.safetensors", "musicnn", MSD_TAGS, EMBED_DIM, "model/dense/BiasAdd"),
+    "MTT_musicnn": NetworkSpec("musicnn_mtt.safetensors", "musicnn", MTT_TAGS, EMBED_DIM, "model/dense/BiasAdd"),
+    "MSD_vgg": NetworkSpec("vgg_msd.safetensors", "vgg", MSD_TAGS, 256, "model/Reshape (pool5, flattened)"),
+    "MTT_vgg": NetworkSpec("vgg_mtt.safetensors", "vgg", MTT_TAGS, 256, "model/Reshape (pool5, flattened)"),
+}
+DEFAULT_NETWORK = "MSD_musicnn"
+WEIGHTS_FILE = NETWORKS[DEFAULT_NETWORK].weights_file
+
+
+def weights_path(network: str = DEFAULT_NETWORK) -> Path:
+    return weights_dir() / NETWORKS[network].weights_file
 
 
 # --------------------------------------------------------------------------------------------------
@@ -230,28 +263,39 @@ class MusicnnNet(nn.Module):
         return torch.sigmoid(logits), embedding
 
 
-def load_state(path: Path | None = None) -> dict[str, torch.Tensor]:
+def load_state(path: Path | None = None, network: str = DEFAULT_NETWORK) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
-    return load_file(str(path or weights_path()))
+    return load_file(str(path or weights_path(network)))
 
 
-def load_network(device: str | torch.device = "cpu", path: Path | None = None) -> MusicnnNet:
-    """MusicnnNet in eval mode with the shipped MSD weights."""
-    net = MusicnnNet()
-    state = load_state(path)
+def build_network(network: str = DEFAULT_NETWORK) -> nn.Module:
+    """The untrained network of ``network``'s architecture (``forward(x) -> (tags, embedding)``)."""
+    spec = NETWORKS[network]
+    if spec.arch == "vgg":
+        from trance_finder.core.backbones.musicnn_vgg import VggNet
+
+        return VggNet(network, n_tags=len(spec.tags))
+    return MusicnnNet(n_tags=len(spec.tags))
+
+
+def load_network(device: str | torch.device = "cpu", path: Path | None = None,
+                 network: str = DEFAULT_NETWORK) -> nn.Module:
+    """The network in eval mode with its shipped weights (MSD_musicnn unless ``network`` says)."""
+    net = build_network(network)
+    state = load_state(path, network)
     missing, unexpected = net.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if missing or unexpected:
-        raise RuntimeError(f"musicnn weights do not match the network: missing {missing}, unexpected {unexpected}")
+        raise RuntimeError(f"{network} weights do not match the network: missing {missing}, unexpected {unexpected}")
     return net.eval().to(device)
 
 
-def weights_metadata(path: Path | None = None) -> dict:
+def weights_metadata(path: Path | None = None, network: str = DEFAULT_NETWORK) -> dict:
     """The metadata the converter wrote into the weights file's header."""
     from safetensors import safe_open
 
-    with safe_open(str(path or weights_path()), framework="pt") as f:
+    with safe_open(str(path or weights_path(network)), framework="pt") as f:
         meta = dict(f.metadata() or {})
     if "tags" in meta:
         meta["tags"] = json.loads(meta["tags"])
@@ -267,6 +311,7 @@ class MusicnnBackbone(Backbone):
     version = "1"
     sample_rate = SAMPLE_RATE
     patch_seconds = PATCH_SECONDS
+    network = DEFAULT_NETWORK
     tag_names = MSD_TAGS
 
     def __init__(self, device: str = "cpu", pooling: str = "mean", batch_size: int | None = None):
@@ -281,22 +326,25 @@ class MusicnnBackbone(Backbone):
         # small batches are faster and far lighter on CPU (bench/bench_musicnn_speed.py); big ones on CUDA
         self.batch_size = max(1, int(batch_size or (64 if self.device.startswith("cuda") else 8)))
         self._torch_device = torch.device(self.device)
-        self.net = load_network(self._torch_device)
+        self.net = load_network(self._torch_device, network=self.network)
 
     @property
     def frame_dim(self) -> int:
-        return EMBED_DIM
+        return NETWORKS[self.network].embed_dim
 
     @property
     def params(self) -> dict:
         # the layer and patching are fixed, named so a future change cannot reuse old vectors
-        return {"pooling": self.pooling, "layer": "dense_preact", "patch": "187f_nonoverlap"}
+        params = {"pooling": self.pooling, "layer": "dense_preact", "patch": "187f_nonoverlap"}
+        if self.network != DEFAULT_NETWORK:  # the default's id stays what existing caches hold
+            params.update(network=self.network, layer=NETWORKS[self.network].layer)
+        return params
 
     @classmethod
     def check_available(cls) -> tuple[bool, str]:
-        path = weights_path()
+        path = weights_path(cls.network)
         if not path.is_file():
-            return False, f"musicnn weights not found at {path} (run scripts/convert_musicnn.py)"
+            return False, f"{cls.network} weights not found at {path} (run scripts/convert_musicnn.py)"
         try:
             import safetensors  # noqa: F401
         except ImportError:
@@ -314,3 +362,27 @@ class MusicnnBackbone(Backbone):
                 embs.append(e.float().cpu().numpy())
         return BackboneOutput(frames=np.concatenate(embs).astype(np.float32),
                               tags=np.concatenate(tags).astype(np.float32))
+
+
+class MusicnnMttBackbone(MusicnnBackbone):
+    """MTT_musicnn: the same network trained on MagnaTagATune (its tags say techno, synth, beat...)."""
+
+    name = "musicnn_mtt"
+    network = "MTT_musicnn"
+    tag_names = MTT_TAGS
+
+
+class VggMsdBackbone(MusicnnBackbone):
+    """MSD_vgg: the wheel's 5-layer VGG-like baseline trained on the Million Song Dataset."""
+
+    name = "vgg_msd"
+    network = "MSD_vgg"
+    tag_names = MSD_TAGS
+
+
+class VggMttBackbone(MusicnnBackbone):
+    """MTT_vgg: the VGG-like baseline trained on MagnaTagATune."""
+
+    name = "vgg_mtt"
+    network = "MTT_vgg"
+    tag_names = MTT_TAGS
