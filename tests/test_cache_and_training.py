@@ -160,3 +160,35 @@ def test_analysis_of_one_file_can_be_cancelled(tmp_path):
     token.cancel()
     with pytest.raises(Cancelled):
         FeatureExtractor("dsp", backbones=[DspBackbone()]).analyse_file(f, n_views=2, cancel=token)
+
+
+class _TaggingBackbone(DspBackbone):
+    """The dsp backbone with made-up tags: a constant per backbone, so whose tags they are is visible."""
+
+    def __init__(self, name, tag_names, value):
+        super().__init__()
+        self.name, self.tag_names, self._value = name, tag_names, value
+
+    def analyse(self, audio):
+        out = super().analyse(audio)
+        return BackboneOutput(out.frames, np.full((len(out.frames), len(self.tag_names)), self._value, np.float32))
+
+
+def test_a_joined_set_shows_the_first_taggers_tags_also_from_the_cache(tmp_path):
+    """Two tagging backbones joined (musicnn + musicnn_mtt): the names and the values shown are the first
+    one's, fresh and from the cache, and each backbone's cache entry holds only its own tags."""
+    f = _noise_track(tmp_path / "a.wav", 1)
+    cache = EmbeddingCache(tmp_path / "cache")
+
+    def extractor():
+        return FeatureExtractor("one+two", cache=cache, backbones=[
+            _TaggingBackbone("one", ("rock", "pop"), 0.25), _TaggingBackbone("two", ("techno", "synth", "beat"), 0.75)])
+
+    for _ in range(2):  # fresh, then from the cache
+        t = extractor().analyse_file(f)
+        assert t.tag_names == ("rock", "pop")
+        np.testing.assert_allclose(t.tags, [0.25, 0.25])
+    alone = FeatureExtractor("two", cache=cache, backbones=[_TaggingBackbone("two", ("techno", "synth", "beat"), 0.75)])
+    t = alone.analyse_file(f)  # "two" was analysed with the join: its entry must not hold "one"'s tags
+    assert t.tag_names == ("techno", "synth", "beat")
+    np.testing.assert_allclose(t.tags, [0.75, 0.75, 0.75])

@@ -111,7 +111,7 @@ def default_workers() -> int:
 @dataclass
 class _Embedded:
     vectors: dict[str, np.ndarray]
-    tags: np.ndarray | None
+    tags: dict[str, np.ndarray]  # backbone -> mean tag probabilities of the original, for those that tag
     dna: dict
     frames0: dict[str, list[np.ndarray]]  # backbone -> frames of each window of the original (view 0)
 
@@ -140,11 +140,18 @@ class FeatureExtractor:
         return {b.name: b.dim for b in self.backbones}
 
     @property
+    def tagger(self) -> Backbone | None:
+        """The backbone whose tags a track shows: the first one that tags (a joined set may hold two)."""
+        return next((b for b in self.backbones if b.tag_names), None)
+
+    @property
     def tag_names(self) -> tuple[str, ...]:
-        for b in self.backbones:
-            if b.tag_names:
-                return tuple(b.tag_names)
-        return ()
+        return tuple(self.tagger.tag_names) if self.tagger is not None else ()
+
+    def _shown(self, tags: dict[str, np.ndarray]) -> tuple[np.ndarray | None, tuple[str, ...]]:
+        """(tags, names) a track shows: the tagger's own, or none."""
+        mine = tags.get(self.tagger.name) if self.tagger is not None else None
+        return mine, (self.tag_names if mine is not None else ())
 
     def describe(self) -> dict:
         return {"features": self.spec, "backbones": [b.describe() for b in self.backbones],
@@ -195,8 +202,7 @@ class FeatureExtractor:
         emb = self._embed(excerpts, lufs, fp or path, n_views, cancel)
         if self.cache:
             self._to_cache(fp, emb.dna, lufs, emb.vectors, emb.tags)
-        return TrackFeatures(path, info.duration, float(lufs), emb.dna, emb.vectors, emb.tags,
-                             self.tag_names if emb.tags is not None else ())
+        return TrackFeatures(path, info.duration, float(lufs), emb.dna, emb.vectors, *self._shown(emb.tags))
 
     def _embed(self, excerpts: list[np.ndarray], lufs: float, seed_key: str, n_views: int,
                cancel: CancelToken | None) -> _Embedded:
@@ -210,7 +216,7 @@ class FeatureExtractor:
                 views.append(self.augmenter.augment_excerpts(excerpts, TAPE_SR, self._view_seed(seed_key, v)))
         vectors: dict[str, list[np.ndarray]] = {b.name: [] for b in self.backbones}
         frames0: dict[str, list[np.ndarray]] = {}
-        tags = None
+        tags: dict[str, np.ndarray] = {}
         dna: dict = {}
         for v, view in enumerate(views):
             view_lufs = lufs if v == 0 else audio_io.integrated_lufs(np.concatenate(view), TAPE_SR)
@@ -225,7 +231,7 @@ class FeatureExtractor:
                     frames0[b.name] = [o.frames for o in outs]
                 vectors[b.name].append(b.pool(np.concatenate([o.frames for o in outs])))
                 if v == 0 and outs[0].tags is not None:
-                    tags = np.concatenate([o.tags for o in outs]).mean(axis=0).astype(np.float32)
+                    tags[b.name] = np.concatenate([o.tags for o in outs]).mean(axis=0).astype(np.float32)
         stacked = {name: np.stack(rows).astype(np.float32) for name, rows in vectors.items()}
         return _Embedded(stacked, tags, dna, frames0)
 
@@ -272,8 +278,8 @@ class FeatureExtractor:
             self.cache.put(fp, self._structure_key(), {"sections": np.array(json.dumps(sec_json)),
                                                       "mix": np.array(json.dumps(mix))})
             self._put_section_vectors(fp, svec)
-        return TrackFeatures(path, info.duration, float(lufs), emb.dna, emb.vectors, emb.tags,
-                             self.tag_names if emb.tags is not None else (), sec_json, mix, svec)
+        return TrackFeatures(path, info.duration, float(lufs), emb.dna, emb.vectors, *self._shown(emb.tags),
+                             sec_json, mix, svec)
 
     def decode_whole(self, path, info, cancel: CancelToken | None = None, analysers: bool = True,
                      tape: bool = True):
@@ -388,14 +394,14 @@ class FeatureExtractor:
         dna_entry = self.cache.get(fp, self._dna_key())
         if dna_entry is None:
             return None
-        vectors, tags = {}, None
+        vectors, tags = {}, {}
         for b in self.backbones:
             entry = self.cache.get(fp, self._backbone_key(b))
             if entry is None or entry["views"].shape[0] < 1 + n_views or entry["views"].shape[1] != b.dim:
                 return None
             vectors[b.name] = entry["views"][: 1 + n_views]
             if "tags" in entry:
-                tags = entry["tags"]
+                tags[b.name] = entry["tags"]
         return _dna_from_arrays(dna_entry), vectors, tags, float(dna_entry["lufs"])
 
     def _from_cache(self, path, info, fp: str, n_views: int, structure: bool) -> TrackFeatures | None:
@@ -403,7 +409,7 @@ class FeatureExtractor:
         if cached is None:
             return None
         dna, vectors, tags, lufs = cached
-        t = TrackFeatures(path, info.duration, lufs, dna, vectors, tags, self.tag_names if tags is not None else ())
+        t = TrackFeatures(path, info.duration, lufs, dna, vectors, *self._shown(tags))
         if structure:
             entry = self.cache.get(fp, self._structure_key())
             svec = self._get_section_vectors(fp)
@@ -420,8 +426,8 @@ class FeatureExtractor:
         self.cache.put(fp, self._dna_key(), _dna_to_arrays(dna, lufs))
         for b in self.backbones:
             arrays = {"views": stacked[b.name]}
-            if tags is not None and b.tag_names:
-                arrays["tags"] = tags
+            if b.name in tags:  # each backbone's own tags
+                arrays["tags"] = tags[b.name]
             self.cache.put(fp, self._backbone_key(b), arrays)
 
     def _put_section_vectors(self, fp: str, svec: dict[str, dict[str, np.ndarray]]) -> None:
