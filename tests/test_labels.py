@@ -179,3 +179,26 @@ def test_no_labels_anywhere_uses_the_clusters(tmp_path):
     assert find_label_source(sorted(str(p) for p in refs.iterdir()), refs) is None
     _, result = train(refs, tmp_path / "model")
     assert result.label_source in ("clusters", "none")
+
+
+def test_linked_files_are_labelled_by_the_folder_they_are_listed_in(tmp_path):
+    """References/Psy/x.wav may be a link to a file elsewhere (a producer's downloads): its folder label is
+    where it is listed, and a labels.csv beside it matches it too (the dev corpus bench links its files)."""
+    store, refs = tmp_path / "store", tmp_path / "References"
+    store.mkdir()
+    paths = []
+    for fam, style in enumerate(["Uplifting", "Psy"]):
+        for i in range(2):
+            target = tone_track(store / f"{style.lower()}_{i}.wav", fam, i)
+            link = refs / style / f"track_{i}.wav"
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(target)
+            paths.append(str(link))
+    plan = find_label_source(paths, refs)
+    assert plan.source == "folders"
+    assert {plan.label_of[p] for p in paths} == {"Uplifting", "Psy"}
+    assert plan.label_of[paths[2]] == "Psy"
+    (refs / "labels.csv").write_text("path,label\n" + "".join(
+        f"{p.split('References/')[1]},{'A' if i < 2 else 'B'}\n" for i, p in enumerate(paths)), encoding="utf-8")
+    plan = find_label_source(paths, refs)
+    assert plan.source == "labels.csv" and [plan.label_of[p] for p in paths] == ["A", "A", "B", "B"]

@@ -102,16 +102,21 @@ def _groups_of_two(label_of: dict[str, str]) -> int:
 
 
 def folder_labels(paths: list[str], references_dir) -> dict[str, str]:
-    """path -> name of its first-level sub-folder under ``references_dir`` (tracks at the top: none)."""
-    root = Path(references_dir).resolve()
+    """path -> name of its first-level sub-folder under ``references_dir`` (tracks at the top: none).
+
+    The folder a file is *listed* in counts, so a linked file (References/Psy/x.wav -> ~/Downloads/x.wav)
+    is labelled "Psy"; the resolved paths are the fallback (the folder itself reached through a link)."""
+    roots = [Path(os.path.abspath(references_dir)), Path(references_dir).resolve()]
     out = {}
     for p in paths:
-        try:
-            rel = Path(p).resolve().relative_to(root)
-        except ValueError:
-            continue
-        if len(rel.parts) >= 2:
-            out[str(p)] = rel.parts[0]
+        for path, root in ((Path(os.path.abspath(p)), roots[0]), (Path(p).resolve(), roots[1])):
+            try:
+                rel = path.relative_to(root)
+            except ValueError:
+                continue
+            if len(rel.parts) >= 2:
+                out[str(p)] = rel.parts[0]
+            break
     return out
 
 
@@ -152,7 +157,7 @@ def find_label_source(paths, references_dir, labels_csv=None) -> LabelPlan | Non
     csv_path = Path(labels_csv) if labels_csv else refs / LABELS_FILE
     if labels_csv or csv_path.is_file():
         user = read_labels_csv(csv_path, refs)
-        label_of = {p: user[p] for p in paths if p in user}
+        label_of = {p: user[os.path.realpath(p)] for p in paths if os.path.realpath(p) in user}
         missing = len(paths) - len(label_of)
         return _plan("labels.csv", label_of, paths,
                      f"{len(set(label_of.values()))} labels" + (f", {missing} tracks not listed" if missing else ""))
