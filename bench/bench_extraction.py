@@ -10,7 +10,12 @@
    pipeline (one decode: sections, mix, embedding windows, section vectors) by part; then a
    30-minute mix through the reference pipeline with its peak Python heap (tracemalloc).
 
-    python bench/bench_extraction.py [--long-tracks 48] [--long-seconds 180] [--only speed|structure]
+4. (``--only query``) the ranked-list analysis of the 7-minute WIP (8 windows read and embedded, what
+   a query costs before the search) for each feature set in ``--features`` (the candidates for the
+   default), best of 3, one thread.
+
+    python bench/bench_extraction.py [--long-tracks 48] [--long-seconds 180] [--only speed|structure|query]
+        [--features musicnn+dsp,vgg_msd+dsp,musicnn+vgg_msd+dsp]
 """
 
 from __future__ import annotations
@@ -45,6 +50,18 @@ def best(fn, repeats: int = 3) -> float:
         fn()
         times.append(time.perf_counter() - t)
     return min(times)
+
+
+def query_bench(specs: list[str]) -> None:
+    wip = OUT / "long" / "wip_7min_44k.flac"
+    long_track(wip, "psy", 77, 420.0, sr=44100)
+    rows = []
+    for spec in specs:
+        ex = FeatureExtractor(spec)
+        ex.analyse_file(wip)  # warm-up (weights, first-call allocations)
+        rows.append([spec, f"{best(lambda ex=ex: ex.analyse_file(wip)):.2f}"])
+    print("\nRanked-list analysis of a 7-minute 44.1 kHz stereo FLAC (8 x 6 s windows; best of 3):\n")
+    print(table(["features", "seconds"], rows))
 
 
 def structure_bench() -> None:
@@ -104,11 +121,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--long-tracks", type=int, default=48)
     ap.add_argument("--long-seconds", type=float, default=180.0)
-    ap.add_argument("--only", choices=["speed", "structure"], default=None)
+    ap.add_argument("--only", choices=["speed", "structure", "query"], default=None)
+    ap.add_argument("--features", default="musicnn+dsp,vgg_msd+dsp,musicnn+vgg_msd+dsp",
+                    help="--only query: comma list of feature sets")
     args = ap.parse_args()
     if args.only == "structure":
         print(f"Machine: {machine()}")
         structure_bench()
+        return
+    if args.only == "query":
+        print(f"Machine: {machine()}")
+        query_bench([f for f in args.features.split(",") if f])
         return
     names = [n for n in ("dsp", "musicnn", "openl3") if availability(n)[0]]
 

@@ -346,6 +346,36 @@ def main() -> None:
                      "LDA P@5", "LDA sil"] + [f"ft {short[lab]}" for lab in labs], rows))
         print()
 
+    if "candidates" in only:
+        # the feature sets worth shipping, on three fold draws and the every-5th split, plus copies
+        cands = [("musicnn + dsp (before)", DEFAULT), ("vgg_msd + dsp", {"blocks": ["vggmsd", "dsp"]}),
+                 ("musicnn + vgg_msd + dsp", {"blocks": ["emb", "vggmsd", "dsp"]})]
+        rows, crow = [], []
+        for name, spec in cands:
+            res = {}
+            for mode in ("raw", "labels"):
+                runs = [run_config(tracks, spec, mode, base, folds_of(y, seed=sd)) for sd in (0, 1, 2)]
+                e5 = run_config(tracks, spec, mode, base, every_fifth(tracks))
+                res[mode] = (runs, e5)
+                rows.append([f"{name}, {'raw' if mode == 'raw' else 'labels'}"]
+                            + [f"{r['micro']:.3f}" for r in runs]
+                            + [float(np.mean([r["micro"] for r in runs])), float(np.mean([r["macro"] for r in runs])),
+                               float(np.mean([r["sil"] for r in runs])), float(np.mean([r["nmi"] for r in runs])),
+                               e5["micro"], e5["sil"]])
+                print(f"  {rows[-1]}", file=sys.stderr, flush=True)
+            r = copy_rank1(tracks, spec, "labels", base)
+            crow.append([name] + [f"{r[k][0]:.2f} ({r[k][1]})" for k in COPY_KINDS])
+            per = res["labels"][0][0]["per_label"]
+            raw_per = res["raw"][0][0]["per_label"]
+            print(f"  per label (fold draw 0), raw -> labels: " + ", ".join(
+                f"{lab} {raw_per[lab]:.2f} -> {per[lab]:.2f}" for lab in labs), flush=True)
+        print("### Candidates: held-out P@5 micro on three fold draws (seeds 0, 1, 2), means, and every-5th")
+        print(table(["features, training", "P@5 s0", "P@5 s1", "P@5 s2", "P@5 mean", "macro mean", "sil mean",
+                     "NMI mean", "P@5 every-5th", "sil every-5th"], rows))
+        print("### Candidates, trained with labels: WIP-like copies, rank-1 rate of the original")
+        print(table(["features"] + list(COPY_KINDS), crow))
+        print()
+
     if "copies" in only:
         n = sum(len(t.copies) for t in tracks)
         if n:

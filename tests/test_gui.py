@@ -474,7 +474,7 @@ def test_settings_panel_lists_backbones_and_devices(qtbot, window):
     panel = window.training
     qtbot.waitUntil(lambda: "Checking" not in panel.device_info.text(), timeout=T)
     names = [panel.features.itemData(i) for i in range(panel.features.count())]
-    assert names == ["musicnn+dsp", "musicnn", "dsp", "openl3"]
+    assert names == ["musicnn+vgg_msd+dsp", "musicnn+dsp", "musicnn", "dsp", "openl3"]
     from trance_finder.core.backbones import availability
 
     for i, name in enumerate(names):

@@ -158,15 +158,18 @@ def _step_numeric(ctx: Context) -> str:
 def _step_backbone(ctx: Context) -> str:
     from trance_finder import paths
     from trance_finder.core.backbones import availability
+    from trance_finder.core.extract import DEFAULT_FEATURES, parse_feature_set
 
-    ok, reason = availability("musicnn")
-    if ok:
-        ctx.features = "musicnn+dsp"
-        return "musicnn weights found: training on musicnn+dsp features"
+    status = {name: availability(name) for name in parse_feature_set(DEFAULT_FEATURES)}
+    missing = [f"{name}: {why}" for name, (ok, why) in status.items() if not ok]
+    if not missing:
+        ctx.features = DEFAULT_FEATURES
+        return f"weights found: training on the default features {DEFAULT_FEATURES}"
+    reason = "; ".join(missing)
     if paths.is_frozen():
-        raise StepFailure(f"the bundled musicnn backbone is unusable: {reason}")
+        raise StepFailure(f"a bundled backbone of the default features is unusable: {reason}")
     ctx.features = "dsp"
-    return f"musicnn unavailable ({reason}): training on dsp features only"
+    return f"default features unavailable ({reason}): training on dsp features only"
 
 
 def _step_synth(ctx: Context) -> str:

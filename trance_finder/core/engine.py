@@ -67,7 +67,7 @@ class TrainOptions:
     labels_csv: str | None = None
     features: str = DEFAULT_FEATURES
     device: str = "auto"
-    n_views: int = 4
+    n_views: int = 1  # one augmented view: what every real-music quality number was measured with
     clusters: int | None = None
     eval_folds: int = 5
     window_plan: WindowPlan = field(default_factory=WindowPlan)

@@ -39,7 +39,10 @@ from trance_finder.core.dna import DNA_SR, DNA_VERSION, compute_dna
 from trance_finder.core.progress import CancelToken, Progress
 from trance_finder.errors import AudioLoadError, Cancelled
 
-DEFAULT_FEATURES = "musicnn+dsp"
+# musicnn (MSD) + the wheel's MSD_vgg + dsp: best held-out precision on real music (bench/bench_real.py
+# --only networks,candidates: 0.490 vs 0.452 for musicnn+dsp, three fold draws) for 1.8 s per 7-minute
+# query on one thread (bench/bench_extraction.py --only query)
+DEFAULT_FEATURES = "musicnn+vgg_msd+dsp"
 #: below this many files to extract, a process pool costs more (worker start-up) than it saves
 POOL_MIN_FILES = 6
 
