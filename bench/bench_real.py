@@ -367,7 +367,7 @@ def main() -> None:
             crow.append([name] + [f"{r[k][0]:.2f} ({r[k][1]})" for k in COPY_KINDS])
             per = res["labels"][0][0]["per_label"]
             raw_per = res["raw"][0][0]["per_label"]
-            print(f"  per label (fold draw 0), raw -> labels: " + ", ".join(
+            print("  per label (fold draw 0), raw -> labels: " + ", ".join(
                 f"{lab} {raw_per[lab]:.2f} -> {per[lab]:.2f}" for lab in labs), flush=True)
         print("### Candidates: held-out P@5 micro on three fold draws (seeds 0, 1, 2), means, and every-5th")
         print(table(["features, training", "P@5 s0", "P@5 s1", "P@5 s2", "P@5 mean", "macro mean", "sil mean",
