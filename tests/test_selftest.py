@@ -53,6 +53,8 @@ def test_self_test_passes_in_process(tmp_path):
     assert "self-test passed" in text.splitlines()[-1]
     query = next(m for m in lines if m["title"] == "query")
     assert "itself first" in query["detail"]
+    train = next(m for m in lines if m["title"] == "train + index")
+    assert "12 tracks, 3 labels, 3 epochs" in train["detail"]  # the styles were really trained
     # the user folders were redirected into the temp folder, which is gone; the env is restored
     assert {v: os.environ.get(v) for v in selftest.USER_DIR_VARS.values()} == env_before
     assert user_dir_snapshot() == dirs_before

@@ -19,6 +19,7 @@ Step keys: bundle, folders, numeric, backbone, synth, augment, train, query, gui
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import platform
 import shutil
@@ -37,7 +38,7 @@ USER_DIR_VARS = {"data": "TRANCE_FINDER_DATA_DIR", "cache": "TRANCE_FINDER_CACHE
 
 #: the synthetic library: 3 clearly different families x 3 tracks of 8 s at 22.05 kHz
 FAMILIES = ("uplifting", "psy", "balearic")
-N_PER_FAMILY = 3
+N_PER_FAMILY = 4  # 12 tracks: at least engine.MIN_TRACKS_FOR_STYLES, so the styles are trained
 SECONDS = 8.0
 SAMPLE_RATE = 22050
 EPOCHS = 3
@@ -231,7 +232,12 @@ def _step_train(ctx: Context) -> str:
         raise StepFailure("training finished but the model or index file is missing")
     if result.n_tracks != len(ctx.tracks):
         raise StepFailure(f"{result.n_tracks} of {len(ctx.tracks)} tracks used; skipped: {result.skipped}")
-    loss = result.loss_history[-1] if result.loss_history else float("nan")
+    if not result.loss_history or result.n_labels < 2:
+        raise StepFailure(f"nothing was trained ({result.n_labels} labels, {len(result.loss_history)} epochs): "
+                          "the library's labels.csv and sub-folders were not used")
+    loss = result.loss_history[-1]
+    if not math.isfinite(loss):
+        raise StepFailure(f"training ended with a loss of {loss}")
     return (f"{result.n_tracks} tracks, {result.n_labels} labels, {len(result.loss_history)} epochs on "
             f"{ctx.features}, last loss {loss:.3f}; model + index written")
 
