@@ -316,7 +316,8 @@ def _add_train_args(p) -> None:
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--margin", type=float, default=d.margin)
     p.add_argument("--backbone", default=d.features,
-                   help="musicnn, dsp, openl3, or several joined with + (default %(default)s)")
+                   help="musicnn, vgg_msd, musicnn_mtt, vgg_mtt, dsp, openl3, or several joined with + "
+                        "(default %(default)s)")
     p.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"])
     p.add_argument("--views", type=int, default=d.n_views, help="augmented views per reference (default %(default)s)")
     p.add_argument("--clusters", type=int, default=None, help="number of profile clusters (default: by silhouette)")
