@@ -83,8 +83,8 @@ class NetworkSpec:
 NETWORKS: dict[str, NetworkSpec] = {
     "MSD_musicnn": NetworkSpec("musicnn_msd.safetensors", "musicnn", MSD_TAGS, EMBED_DIM, "model/dense/BiasAdd"),
     "MTT_musicnn": NetworkSpec("musicnn_mtt.safetensors", "musicnn", MTT_TAGS, EMBED_DIM, "model/dense/BiasAdd"),
-    "MSD_vgg": NetworkSpec("vgg_msd.safetensors", "vgg", MSD_TAGS, 256, "model/Reshape (pool5, flattened)"),
-    "MTT_vgg": NetworkSpec("vgg_mtt.safetensors", "vgg", MTT_TAGS, 256, "model/Reshape (pool5, flattened)"),
+    "MSD_vgg": NetworkSpec("vgg_msd.safetensors", "vgg", MSD_TAGS, 256, "model/Flatten/flatten/Reshape"),
+    "MTT_vgg": NetworkSpec("vgg_mtt.safetensors", "vgg", MTT_TAGS, 256, "model/Flatten/flatten/Reshape"),
 }
 DEFAULT_NETWORK = "MSD_musicnn"
 WEIGHTS_FILE = NETWORKS[DEFAULT_NETWORK].weights_file
