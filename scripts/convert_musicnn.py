@@ -33,22 +33,18 @@ REPO = Path(__file__).resolve().parent.parent
 MODELS = {"MSD_musicnn": "musicnn_msd", "MTT_musicnn": "musicnn_mtt", "MSD_vgg": "vgg_msd", "MTT_vgg": "vgg_mtt"}
 CKPT_FILES = (".index", ".data-00000-of-00001", ".meta", "checkpoint", "config.json")
 
-MSD_TAGS = [
-    "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s",
-    "alternative rock", "jazz", "beautiful", "metal", "chillout", "male vocalists", "classic rock",
-    "soul", "indie rock", "Mellow", "electronica", "80s", "folk", "90s", "chill", "instrumental",
-    "punk", "oldies", "blues", "hard rock", "ambient", "acoustic", "experimental", "female vocalist",
-    "guitar", "Hip-Hop", "70s", "party", "country", "easy listening", "sexy", "catchy", "funk",
-    "electro", "heavy metal", "Progressive rock", "60s", "rnb", "indie pop", "sad", "House", "happy",
-]  # fmt: skip
-MTT_TAGS = [
-    "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast", "piano",
-    "ambient", "beat", "violin", "vocal", "synth", "female", "indian", "opera", "male", "singing",
-    "vocals", "no vocals", "harpsichord", "loud", "quiet", "flute", "woman", "male vocal", "no vocal",
-    "pop", "soft", "sitar", "solo", "man", "classic", "choir", "voice", "new age", "dance", "male voice",
-    "female vocal", "beats", "harp", "cello", "no voice", "weird", "country", "metal", "female voice",
-    "choral",
-]  # fmt: skip
+
+def wheel_tags(root: Path, model: str) -> list[str]:
+    """The model's 50 tag names as the wheel itself lists them (``musicnn/configuration.py``,
+    ``MTT_LABELS`` / ``MSD_LABELS``), read without importing it (it needs librosa and TF)."""
+    import ast
+
+    want = "MTT_LABELS" if model.startswith("MTT") else "MSD_LABELS"
+    tree = ast.parse((root / "musicnn" / "configuration.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == want for t in node.targets):
+            return list(ast.literal_eval(node.value))
+    raise SystemExit(f"{want} not found in the wheel's musicnn/configuration.py")
 
 
 def _conv2d(k: np.ndarray) -> np.ndarray:
@@ -167,7 +163,8 @@ def convert(wheel: Path, out_dir: Path, model: str = "MSD_musicnn") -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         with zipfile.ZipFile(wheel) as zf:
-            members = [n for n in zf.namelist() if n.startswith(f"musicnn/{model}/") or ".dist-info/" in n]
+            members = [n for n in zf.namelist() if n.startswith(f"musicnn/{model}/") or ".dist-info/" in n
+                       or n == "musicnn/configuration.py"]
             zf.extractall(root, members)
         model_dir = root / "musicnn" / model
         reader = tf.compat.v1.train.NewCheckpointReader(str(model_dir) + "/")  # file stem is empty
@@ -201,7 +198,7 @@ def convert(wheel: Path, out_dir: Path, model: str = "MSD_musicnn") -> dict:
         vgg = model.endswith("_vgg")
         save_file(tensors, str(weights), metadata={
             "model": model, "source": wheel.name, "licence": "ISC (see LICENSE-musicnn.txt)",
-            "tags": json.dumps(MTT_TAGS if model.startswith("MTT") else MSD_TAGS),
+            "tags": json.dumps(wheel_tags(root, model)),
             "embedding": "pool5 (flattened, the input of model/dense)" if vgg else "model/dense/BiasAdd",
             "bn_eps": "0.001",
         })

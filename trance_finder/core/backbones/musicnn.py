@@ -87,7 +87,6 @@ NETWORKS: dict[str, NetworkSpec] = {
     "MTT_vgg": NetworkSpec("vgg_mtt.safetensors", "vgg", MTT_TAGS, 256, "model/Flatten/flatten/Reshape"),
 }
 DEFAULT_NETWORK = "MSD_musicnn"
-WEIGHTS_FILE = NETWORKS[DEFAULT_NETWORK].weights_file
 
 
 def weights_path(network: str = DEFAULT_NETWORK) -> Path:
