@@ -565,10 +565,7 @@ def _stop_pool(pool: ProcessPoolExecutor, graceful: bool) -> None:
                 pass
     pool.shutdown(wait=graceful, cancel_futures=True)
     for proc in procs:
-        proc.join(timeout=1.0 if graceful else 3.0)  # a busy machine can take a moment to reap one
-        if not graceful and proc.is_alive():
-            proc.kill()
-            proc.join(timeout=2.0)
+        proc.join(timeout=1.0)
 
 
 _WORKER: FeatureExtractor | None = None

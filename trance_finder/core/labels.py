@@ -106,18 +106,23 @@ def folder_labels(paths: list[str], references_dir) -> dict[str, str]:
 
     The folder a file is *listed* in counts, so a linked file (References/Psy/x.wav -> ~/Downloads/x.wav)
     is labelled "Psy"; the resolved paths are the fallback (the folder itself reached through a link)."""
-    roots = [Path(os.path.abspath(references_dir)), Path(references_dir).resolve()]
+    listed_root, real_root = Path(os.path.abspath(references_dir)), Path(references_dir).resolve()
     out = {}
     for p in paths:
-        for path, root in ((Path(os.path.abspath(p)), roots[0]), (Path(p).resolve(), roots[1])):
-            try:
-                rel = path.relative_to(root)
-            except ValueError:
-                continue
-            if len(rel.parts) >= 2:
-                out[str(p)] = rel.parts[0]
-            break
+        rel = _under(Path(os.path.abspath(p)), listed_root)
+        if rel is None:
+            rel = _under(Path(p).resolve(), real_root)
+        if rel is not None and len(rel.parts) >= 2:
+            out[str(p)] = rel.parts[0]
     return out
+
+
+def _under(path: Path, root: Path) -> Path | None:
+    """``path`` relative to ``root``, or None when it lies elsewhere."""
+    try:
+        return path.relative_to(root)
+    except ValueError:
+        return None
 
 
 def genre_of(path) -> str | None:
@@ -157,7 +162,8 @@ def find_label_source(paths, references_dir, labels_csv=None) -> LabelPlan | Non
     csv_path = Path(labels_csv) if labels_csv else refs / LABELS_FILE
     if labels_csv or csv_path.is_file():
         user = read_labels_csv(csv_path, refs)
-        label_of = {p: user[os.path.realpath(p)] for p in paths if os.path.realpath(p) in user}
+        real = {p: os.path.realpath(p) for p in paths}  # read_labels_csv keys its rows the same way
+        label_of = {p: user[real[p]] for p in paths if real[p] in user}
         missing = len(paths) - len(label_of)
         return _plan("labels.csv", label_of, paths,
                      f"{len(set(label_of.values()))} labels" + (f", {missing} tracks not listed" if missing else ""))
