@@ -40,7 +40,7 @@ from trance_finder.gui import evaluation_view, tasks, theme
 from trance_finder.gui.evaluation_view import cell_colour
 from trance_finder.gui.workers import JobRunner, LatestOnly
 
-FEATURE_SETS = [("musicnn+vgg_msd+dsp", "musicnn + VGG + DSP (default: best)"),
+FEATURE_SETS = [("musicnn+vgg_msd+dsp", "musicnn+VGG+DSP (best)"),
                 ("musicnn+dsp", "musicnn + DSP (faster)"), ("musicnn", "musicnn only"),
                 ("dsp", "DSP only (fast, no neural net)"), ("openl3", "OpenL3")]
 DEVICES = [("auto", "Auto"), ("cpu", "CPU"), ("cuda", "CUDA (GPU)")]
