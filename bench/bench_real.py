@@ -18,6 +18,7 @@ index of all 216 originals; rank-1 rate of its original.
 from __future__ import annotations
 
 import argparse
+import json
 import csv
 import sys
 import time
@@ -29,6 +30,7 @@ from types import SimpleNamespace
 import numpy as np
 from _common import OUT, machine, table
 
+from trance_finder.core.engine import TrainOptions
 from trance_finder.core.evaluation import cluster_metrics, precision_at_k
 from trance_finder.core.head import Standardizer, unit_rows
 from trance_finder.core.labels import cluster_labels
@@ -114,6 +116,21 @@ def matrices(tracks, spec) -> tuple[np.ndarray, np.ndarray, list[int]]:
     return (np.stack([np.concatenate(o) for o in orig]), np.stack([np.concatenate(v) for v in views]), dims)
 
 
+def window_subset_views(tracks, spec, k: int, keep: int = 4, seed: int = 0) -> list[np.ndarray]:
+    """k "views" per track made of its own analysis: each pools the frames of ``keep`` of its 8 windows
+    (a random pick per track and view), so they cost no extra extraction."""
+    rng = np.random.default_rng(seed)
+    out = [[] for _ in range(k)]
+    for t in tracks:
+        n_win = len(t.a["def_emb"]) // 2  # short tracks have fewer windows
+        for v in range(k):
+            wins = np.sort(rng.choice(n_win, size=min(keep, n_win), replace=False))
+            patches = np.concatenate([[2 * w, 2 * w + 1] for w in wins])
+            sub = {key: val[patches] for key, val in t.a.items() if key.startswith("def_")}
+            out[v].append(np.concatenate(rep_blocks(sub, "def", spec)))
+    return [np.stack(rows) for rows in out]
+
+
 class PlainStandardizer(Standardizer):
     """z-score per dimension, no per-block equalisation (the 'no block standardisation' row)."""
 
@@ -125,6 +142,9 @@ class PlainStandardizer(Standardizer):
 
 
 # -- evaluation ---------------------------------------------------------------------------------------
+APP_VIEWS = TrainOptions.n_views > 0  # the app trains with augmented views (the store holds one: "v1")
+
+
 def folds_of(labels: np.ndarray, k: int = 5, seed: int = 0):
     from sklearn.model_selection import StratifiedKFold
 
@@ -137,23 +157,29 @@ def every_fifth(tracks):
 
 
 def run_config(tracks, spec: dict, mode: str, cfg: TrainConfig, splits, plain_std: bool = False,
-               views: bool = True) -> dict:
-    """mode: raw | labels | clusters | views | lda. Returns per-query P@5 and per-fold sil/NMI."""
+               views: bool | None = None, window_views: int = 0, window_keep: int = 4) -> dict:
+    """mode: raw | labels | clusters | views | lda. Returns per-query P@5 and per-fold sil/NMI.
+    ``views``: train with each track's augmented view too (default: as the app, APP_VIEWS)."""
+    views = APP_VIEWS if views is None else views
     y = np.array([t.label for t in tracks])
     Xo, V, dims = matrices(tracks, spec)
+    W = window_subset_views(tracks, spec, window_views, window_keep) if window_views else []
     p5 = np.full(len(tracks), np.nan)
     sil, nmi, per_fold = [], [], []
     Std = PlainStandardizer if plain_std else Standardizer
     for train_i, test_i in splits:
         X = np.concatenate([Xo[train_i], V[train_i]]) if views else Xo[train_i]
         groups = np.concatenate([train_i, train_i]) if views else train_i
+        if W:
+            X = np.concatenate([X] + [w[train_i] for w in W])
+            groups = np.concatenate([groups] + [train_i] * len(W))
         std = Std.fit(X, dims)
         if mode == "raw":
             embed = lambda A, std=std: unit_rows(std(A))  # noqa: E731
         elif mode == "lda":
             from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-            ylab = np.concatenate([y[train_i], y[train_i]]) if views else y[train_i]
+            ylab = y[groups]
             lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(std(X), ylab)
             embed = lambda A, std=std, lda=lda: unit_rows(lda.transform(std(A)))  # noqa: E731
         else:
@@ -192,19 +218,22 @@ def run_config(tracks, spec: dict, mode: str, cfg: TrainConfig, splits, plain_st
             "per_fold": per_fold, "n_queries": int(done.sum())}
 
 
-def copy_rank1(tracks, spec: dict, mode: str, cfg: TrainConfig) -> dict:
-    """Rank-1 rate of the original for each stored copy, per kind; model trained on all tracks."""
+def copy_rank1(tracks, spec: dict, mode: str, cfg: TrainConfig, views: bool | None = None) -> dict:
+    """Rank-1 rate of the original for each stored copy, per kind; model trained on all tracks
+    (with one augmented view each, or on the originals only; default as the app)."""
+    views = APP_VIEWS if views is None else views
     y = np.array([t.label for t in tracks])
     Xo, V, dims = matrices(tracks, spec)
-    X = np.concatenate([Xo, V])
+    X = np.concatenate([Xo, V]) if views else Xo
+    n_rows = 2 if views else 1
     std = Standardizer.fit(X, dims)
     if mode == "raw":
         embed = lambda A: unit_rows(std(A))  # noqa: E731
     else:
         names = sorted(set(y))
         idx = {n: j for j, n in enumerate(names)}
-        lab = np.array([idx[v] for v in np.concatenate([y, y])])
-        groups = np.concatenate([np.arange(len(y))] * 2)
+        lab = np.array([idx[v] for v in np.concatenate([y] * n_rows)])
+        groups = np.concatenate([np.arange(len(y))] * n_rows)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             embed = run_to_end(train_head(TrainingSet(X, lab, groups, dims, names), cfg)).embed
@@ -242,6 +271,8 @@ def main() -> None:
     ap.add_argument("--only", default="main,explore,copies")
     ap.add_argument("--epochs", type=int, default=50)
     ap.add_argument("--instance-weight", type=float, default=None, help="override TrainConfig's default")
+    ap.add_argument("--variants", default="", help='losses: JSON list of [name, {TrainConfig field: value}] to run '
+                    'instead of the built-in list, e.g. \'[["alpha 64", {"style_loss": "proxy_anchor"}]]\'')
     ap.add_argument("--rows", default="", help="explore: only rows whose name contains one of these (comma list)")
     args = ap.parse_args()
     import torch
@@ -267,13 +298,14 @@ def main() -> None:
         meanmax = {**DEFAULT, "pool": "meanmax"}
         for name, mode, spec in (("raw backbone", "raw", DEFAULT), ("fine-tuned, folder labels", "labels", DEFAULT),
                                  ("fine-tuned, no labels (clusters)", "clusters", DEFAULT),
-                                 ("fine-tuned, views only", "views", DEFAULT),
+                                 ("fine-tuned, views only (one view)", "views", DEFAULT),
                                  ("LDA (sklearn, labels)", "lda", DEFAULT),
                                  ("raw backbone, pool mean+max", "raw", meanmax),
                                  ("fine-tuned, labels, pool mean+max", "labels", meanmax)):
             t = time.perf_counter()
-            r = run_config(tracks, spec, mode, base, splits)
-            e5 = run_config(tracks, spec, mode, base, every_fifth(tracks))
+            kw = {"views": True} if mode == "views" else {}
+            r = run_config(tracks, spec, mode, base, splits, **kw)
+            e5 = run_config(tracks, spec, mode, base, every_fifth(tracks), **kw)
             rows.append([name, r["micro"], r["macro"], r["sil"], r["nmi"], e5["micro"]]
                         + [r["per_label"].get(lab, float("nan")) for lab in labs])
             print(f"  {name}: {time.perf_counter() - t:.0f} s  " + " ".join(
@@ -374,6 +406,69 @@ def main() -> None:
                      "NMI mean", "P@5 every-5th", "sil every-5th"], rows))
         print("### Candidates, trained with labels: WIP-like copies, rank-1 rate of the original")
         print(table(["features"] + list(COPY_KINDS), crow))
+        print()
+
+    if "losses" in only:
+        # the style loss: the spec's triplet loss against proxy / contrastive losses, three fold draws
+        variants = [("triplet (the spec's)", {"style_loss": "triplet"}),
+                    ("triplet+proxy_anchor(margin=0.2) (app default)", {}),
+                    ("triplet+proxy_anchor", {"style_loss": "triplet+proxy_anchor"}),
+                    ("triplet+normsoftmax", {"style_loss": "triplet+normsoftmax"}),
+                    ("proxy_anchor", {"style_loss": "proxy_anchor"}), ("normsoftmax", {"style_loss": "normsoftmax"}),
+                    ("supcon", {"style_loss": "supcon"}), ("multisim", {"style_loss": "multisim"}),
+                    ("normsoftmax, raw share 0", {"style_loss": "normsoftmax", "identity_weight": 0.0}),
+                    ("proxy_anchor(margin=0.2)", {"style_loss": "proxy_anchor(margin=0.2)"}),
+                    ("triplet, raw share 0", {"style_loss": "triplet", "identity_weight": 0.0})]
+        if args.variants:
+            variants = [tuple(v) for v in json.loads(args.variants)]
+        want = [w for w in args.rows.split(",") if w]
+        rows = []
+        for name, kw in variants:
+            if want and not any(w == name for w in want):
+                continue
+            t = time.perf_counter()
+            kw = dict(kw)
+            views = bool(kw.pop("views", APP_VIEWS))  # {"views": true/false}: with the view, or the originals only
+            wkw = {"window_views": int(kw.pop("window_views", 0)), "window_keep": int(kw.pop("window_keep", 4))}
+            cfg = replace(base, **kw)
+            runs = [run_config(tracks, DEFAULT, "labels", cfg, folds_of(y, seed=sd), views=views, **wkw)
+                    for sd in (0, 1, 2)]
+            e5 = run_config(tracks, DEFAULT, "labels", cfg, every_fifth(tracks), views=views, **wkw)
+            cp = copy_rank1(tracks, DEFAULT, "labels", cfg, views=views)
+            rows.append([name] + [f"{r['micro']:.3f}" for r in runs]
+                        + [float(np.mean([r[k] for r in runs])) for k in ("micro", "macro", "sil", "nmi")]
+                        + [e5["micro"], e5["sil"], f"{min(v[0] for v in cp.values()):.2f}"]
+                        + [runs[0]["per_label"][lab] for lab in labs])
+            print(f"  {name}: {time.perf_counter() - t:.0f} s {rows[-1][1:11]}", file=sys.stderr, flush=True)
+        print("### Style loss (default features, folder labels): held-out P@5 on three fold draws, means, every-5th")
+        print(table(["loss", "P@5 s0", "P@5 s1", "P@5 s2", "P@5 mean", "macro mean", "sil mean", "NMI mean",
+                     "P@5 every-5th", "sil every-5th", "copies rank-1 (worst kind)"] + [short[lab] for lab in labs], rows))
+        print()
+
+    if "views" in only:
+        # does training need the augmented view? (it is half of the first training's extraction)
+        rows, crow = [], []
+        for name, kw in (("triplet", {"style_loss": "triplet"}), ("proxy_anchor", {"style_loss": "proxy_anchor"}),
+                         ("triplet+proxy_anchor", {"style_loss": "triplet+proxy_anchor"}),
+                         ("triplet+proxy_anchor(margin=0.2) (app default)", {})):
+            cfg = replace(base, **kw)
+            for views in (True, False):
+                t = time.perf_counter()
+                runs = [run_config(tracks, DEFAULT, "labels", cfg, folds_of(y, seed=sd), views=views) for sd in (0, 1, 2)]
+                e5 = run_config(tracks, DEFAULT, "labels", cfg, every_fifth(tracks), views=views)
+                label = f"{name}, {'one view' if views else 'no view'}"
+                rows.append([label] + [f"{r['micro']:.3f}" for r in runs]
+                            + [float(np.mean([r[k] for r in runs])) for k in ("micro", "macro", "sil", "nmi")]
+                            + [e5["micro"], e5["sil"]] + [runs[0]["per_label"][lab] for lab in labs])
+                r = copy_rank1(tracks, DEFAULT, "labels", cfg, views=views)
+                crow.append([label] + [f"{r[k][0]:.2f} ({r[k][1]})" for k in COPY_KINDS])
+                print(f"  {label}: {time.perf_counter() - t:.0f} s {rows[-1][1:10]} {crow[-1][1:]}",
+                      file=sys.stderr, flush=True)
+        print("### Training with one augmented view per track or none (default features, folder labels)")
+        print(table(["loss, views", "P@5 s0", "P@5 s1", "P@5 s2", "P@5 mean", "macro mean", "sil mean", "NMI mean",
+                     "P@5 every-5th", "sil every-5th"] + [short[lab] for lab in labs], rows))
+        print("### The same trainings: WIP-like copies, rank-1 rate of the original")
+        print(table(["loss, views"] + list(COPY_KINDS), crow))
         print()
 
     if "copies" in only:

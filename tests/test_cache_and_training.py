@@ -124,6 +124,42 @@ def test_training_works_with_single_track_labels_and_without_views():
     assert model.meta["train_config"]["m_per_class"] == 4
 
 
+def _hidden_classes(n, seed, labels=4, dim=40, informative=6):
+    """Tracks whose label lives in 6 of 40 dimensions, the other 34 louder noise: raw nearest
+    neighbours get about half of the unseen tracks' labels right, a head that learned the labels more."""
+    rng = np.random.default_rng(seed)
+    centres = np.random.default_rng(0).standard_normal((labels, informative)) * 1.5
+    y = np.arange(n) % labels
+    X = rng.standard_normal((n, dim))
+    X[:, :informative] += centres[y]
+    X[:, informative:] *= 2.0
+    return TrainingSet(X.astype(np.float32), y, np.arange(n), [30, 10], [f"l{i}" for i in range(labels)])
+
+
+@pytest.mark.parametrize("style_loss", ["triplet", "triplet+proxy_anchor(margin=0.2)", "proxy_anchor"])
+def test_each_style_loss_learns_the_labels_of_unseen_tracks(style_loss):
+    train, test = _hidden_classes(96, seed=1), _hidden_classes(48, seed=2)
+
+    def nearest_label_rate(model):
+        B, Q = model.embed(train.X), model.embed(test.X)
+        return float(np.mean(train.labels[np.argmax(Q @ B.T, axis=1)] == test.labels))
+
+    cfg = TrainConfig(epochs=6, batch_size=32, style_loss=style_loss, identity_weight=0.0)
+    trained = run_to_end(train_head(train, cfg))
+    untrained = run_to_end(train_head(train, TrainConfig(epochs=0, style_loss=style_loss, identity_weight=0.0)))
+    assert trained.meta["train_config"]["style_loss"] == style_loss
+    assert nearest_label_rate(trained) >= nearest_label_rate(untrained) + 0.15
+
+
+def test_the_proxy_loss_changes_what_is_learned_and_unknown_losses_are_refused():
+    data = _toy_set(views=0)
+    plain = run_to_end(train_head(data, TrainConfig(epochs=3, batch_size=32, style_loss="triplet")))
+    both = run_to_end(train_head(data, TrainConfig(epochs=3, batch_size=32, style_loss="triplet+proxy_anchor")))
+    assert not torch.equal(plain.network.projection[0].weight, both.network.projection[0].weight)
+    with pytest.raises(ValueError, match="unknown style loss"):
+        run_to_end(train_head(data, TrainConfig(epochs=1, style_loss="triplet+arcfeces")))
+
+
 def test_training_honours_cancel_token():
     token = CancelToken()
     gen = train_head(_toy_set(), TrainConfig(epochs=50, batch_size=16))

@@ -221,10 +221,10 @@ def _step_train(ctx: Context) -> str:
     from trance_finder.core.training import TrainConfig
 
     out = ctx.root / "model"
-    # only the speed knobs are set here (few epochs, one view, no folds); every other number is the
+    # only the speed knobs are set here (few epochs, no folds); every other number is the
     # core dataclasses' default, the same one the CLI and the panel show (trance_finder.settings)
     opts = TrainOptions(references=str(ctx.library), output_model=str(out / "embedding_model.pt"),
-                        output_index=str(out / "similarity_index.faiss"), features=ctx.features, n_views=1,
+                        output_index=str(out / "similarity_index.faiss"), features=ctx.features,
                         eval_folds=0, train=TrainConfig(epochs=EPOCHS), cache_dir=str(ctx.root / "embeddings"))
     result = run_to_end(train_library(opts))
     ctx.model, ctx.index = Path(result.model_path), Path(result.index_path)
