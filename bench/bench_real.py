@@ -18,8 +18,8 @@ index of all 216 originals; rank-1 rate of its original.
 from __future__ import annotations
 
 import argparse
-import json
 import csv
+import json
 import sys
 import time
 import warnings
@@ -36,7 +36,7 @@ from trance_finder.core.head import Standardizer, unit_rows
 from trance_finder.core.labels import cluster_labels
 from trance_finder.core.profile import build_profile
 from trance_finder.core.progress import run_to_end
-from trance_finder.core.training import TrainConfig, TrainingSet, train_head
+from trance_finder.core.training import WINDOW_SHARE, TrainConfig, TrainingSet, train_head, window_subsets
 
 CACHE = OUT / "real"
 COPY_KINDS = ("minus12db", "pitch_up1", "tempo103", "treble_minus6", "mp3_128k")
@@ -116,18 +116,19 @@ def matrices(tracks, spec) -> tuple[np.ndarray, np.ndarray, list[int]]:
     return (np.stack([np.concatenate(o) for o in orig]), np.stack([np.concatenate(v) for v in views]), dims)
 
 
-def window_subset_views(tracks, spec, k: int, keep: int = 4, seed: int = 0) -> list[np.ndarray]:
-    """k "views" per track made of its own analysis: each pools the frames of ``keep`` of its 8 windows
-    (a random pick per track and view), so they cost no extra extraction."""
-    rng = np.random.default_rng(seed)
+def window_subset_views(tracks, spec, k: int, share: float = WINDOW_SHARE, seed: int = 0) -> list[np.ndarray]:
+    """k rows per track made of its own analysis, by the app's ``window_subsets``: each pools the frames
+    of a random ``share`` of its windows (2 patches each), so they cost no extra extraction."""
     out = [[] for _ in range(k)]
     for t in tracks:
-        n_win = len(t.a["def_emb"]) // 2  # short tracks have fewer windows
+        n_win = min(len(v) for key, v in t.a.items() if key.startswith("def_")) // 2  # short tracks: fewer
+        per_window = [rep_blocks({key: v[2 * w:2 * w + 2] for key, v in t.a.items() if key.startswith("def_")},
+                                 "def", spec) for w in range(n_win)]
+        fake = SimpleNamespace(path=t.key, windows={str(b): np.stack([pw[b] for pw in per_window])
+                                                    for b in range(len(spec["blocks"]))})
+        rows = window_subsets(fake, [str(b) for b in range(len(spec["blocks"]))], k, seed, share)
         for v in range(k):
-            wins = np.sort(rng.choice(n_win, size=min(keep, n_win), replace=False))
-            patches = np.concatenate([[2 * w, 2 * w + 1] for w in wins])
-            sub = {key: val[patches] for key, val in t.a.items() if key.startswith("def_")}
-            out[v].append(np.concatenate(rep_blocks(sub, "def", spec)))
+            out[v].append(rows[v] if rows else np.concatenate(rep_blocks(t.a, "def", spec)))
     return [np.stack(rows) for rows in out]
 
 
@@ -143,6 +144,7 @@ class PlainStandardizer(Standardizer):
 
 # -- evaluation ---------------------------------------------------------------------------------------
 APP_VIEWS = TrainOptions.n_views > 0  # the app trains with augmented views (the store holds one: "v1")
+APP_WINDOW_VIEWS = TrainOptions.window_views  # and rows pooled from a share of each track's windows
 
 
 def folds_of(labels: np.ndarray, k: int = 5, seed: int = 0):
@@ -157,13 +159,17 @@ def every_fifth(tracks):
 
 
 def run_config(tracks, spec: dict, mode: str, cfg: TrainConfig, splits, plain_std: bool = False,
-               views: bool | None = None, window_views: int = 0, window_keep: int = 4) -> dict:
+               views: bool | None = None, window_views: int | None = None,
+               window_share: float = WINDOW_SHARE) -> dict:
     """mode: raw | labels | clusters | views | lda. Returns per-query P@5 and per-fold sil/NMI.
-    ``views``: train with each track's augmented view too (default: as the app, APP_VIEWS)."""
+    ``views``: train with each track's augmented view too; ``window_views``: rows pooled from a share
+    of each track's windows (defaults: as the app, APP_VIEWS and APP_WINDOW_VIEWS; as in the app, the
+    rows also enter the standardisation of the raw vectors)."""
     views = APP_VIEWS if views is None else views
+    window_views = APP_WINDOW_VIEWS if window_views is None else window_views
     y = np.array([t.label for t in tracks])
     Xo, V, dims = matrices(tracks, spec)
-    W = window_subset_views(tracks, spec, window_views, window_keep) if window_views else []
+    W = window_subset_views(tracks, spec, window_views, window_share) if window_views else []
     p5 = np.full(len(tracks), np.nan)
     sil, nmi, per_fold = [], [], []
     Std = PlainStandardizer if plain_std else Standardizer
@@ -429,7 +435,8 @@ def main() -> None:
             t = time.perf_counter()
             kw = dict(kw)
             views = bool(kw.pop("views", APP_VIEWS))  # {"views": true/false}: with the view, or the originals only
-            wkw = {"window_views": int(kw.pop("window_views", 0)), "window_keep": int(kw.pop("window_keep", 4))}
+            wkw = {"window_views": int(kw.pop("window_views", APP_WINDOW_VIEWS)),
+                   "window_share": float(kw.pop("window_share", WINDOW_SHARE))}
             cfg = replace(base, **kw)
             runs = [run_config(tracks, DEFAULT, "labels", cfg, folds_of(y, seed=sd), views=views, **wkw)
                     for sd in (0, 1, 2)]

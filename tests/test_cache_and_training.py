@@ -7,10 +7,10 @@ import torch
 from tests.conftest import write_wav
 from trance_finder.core.backbones.base import Backbone, BackboneOutput
 from trance_finder.core.backbones.dsp import DspBackbone
-from trance_finder.core.cache import EmbeddingCache
-from trance_finder.core.extract import FeatureExtractor
+from trance_finder.core.cache import EmbeddingCache, file_fingerprint
+from trance_finder.core.extract import FeatureExtractor, WindowPlan
 from trance_finder.core.progress import CancelToken, run_to_end
-from trance_finder.core.training import TrainConfig, TrainingSet, train_head
+from trance_finder.core.training import TrainConfig, TrainingSet, train_head, window_subsets
 from trance_finder.errors import Cancelled
 
 
@@ -71,6 +71,50 @@ def test_views_are_augmented_audio_and_cached(tmp_path):
     t2 = FeatureExtractor("dsp", backbones=[bb], cache=cache).analyse_file(f, n_views=2)
     assert bb.calls == 4 and t2.vectors["dsp"].shape[0] == 3
     np.testing.assert_array_equal(t2.vectors["dsp"], t.vectors["dsp"][:3])
+
+
+def test_window_vectors_are_kept_cached_and_make_training_rows(tmp_path):
+    f = _noise_track(tmp_path / "a.wav", 1, seconds=12.0)
+    cache = EmbeddingCache(tmp_path / "cache")
+    plan = WindowPlan(n_windows=4, window_seconds=2.0)
+    bb = CountingBackbone()
+    t = FeatureExtractor("dsp", backbones=[bb], cache=cache, plan=plan).analyse_file(f)
+    wins = t.windows["dsp"]
+    assert wins.shape == (4, t.vectors["dsp"].shape[1])
+    assert not np.allclose(wins[0], wins[1])  # each window its own vector
+    np.testing.assert_allclose(wins.mean(axis=0), t.vectors["dsp"][0], rtol=1e-5, atol=1e-6)  # mean pooling
+    again = FeatureExtractor("dsp", backbones=[bb], cache=cache, plan=plan).analyse_file(f)
+    assert bb.calls == 4  # from the cache, windows included
+    np.testing.assert_array_equal(again.windows["dsp"], wins)
+
+    rows = window_subsets(t, ["dsp"], 3, seed=0, share=0.5)
+    assert len(rows) == 3
+    pairs = [wins[[i, j]].mean(axis=0) for i in range(4) for j in range(i + 1, 4)]
+    assert all(any(np.allclose(r, p, atol=1e-5) for p in pairs) for r in rows)  # each the mean of 2 of 4 windows
+    assert not np.allclose(rows[0], rows[1]) or not np.allclose(rows[1], rows[2])  # not one draw thrice
+    np.testing.assert_array_equal(window_subsets(t, ["dsp"], 3, seed=0, share=0.5), rows)  # reproducible
+    for row in window_subsets(t, ["dsp"], 3, seed=1):  # the default share of 4 windows: one window each
+        assert any(np.allclose(row, w, atol=1e-6) for w in wins)
+
+    old = FeatureExtractor("dsp", backbones=[bb], cache=cache, plan=plan).analyse_file(f)
+    old.windows = None  # a cache entry written before window vectors were kept
+    data = TrainingSet.from_tracks([t, old], {t.path: "a", old.path + "x": "b"}, ["dsp"], n_views=0, window_views=3)
+    assert len(data.X) == 1 + 3 + 1 and list(data.groups) == [0, 0, 0, 0, 1]
+    np.testing.assert_array_equal(data.X[0], t.joined(["dsp"]))  # the original first: evaluation relies on it
+
+
+def test_a_cache_entry_without_window_vectors_gets_them_when_the_file_is_analysed_whole(tmp_path):
+    f = _noise_track(tmp_path / "a.wav", 2, seconds=12.0)
+    cache = EmbeddingCache(tmp_path / "cache")
+    ex = FeatureExtractor("dsp", cache=cache, plan=WindowPlan(n_windows=4, window_seconds=2.0))
+    t = ex.analyse_file(f)
+    key = ex._backbone_key(ex.backbones[0])
+    entry = cache.get(file_fingerprint(f), key)
+    cache.put(file_fingerprint(f), key, {k: v for k, v in entry.items() if k != "windows"})
+    assert ex.analyse_file(f).windows is None
+    whole = ex.analyse_file(f, structure=True)
+    np.testing.assert_allclose(whole.windows["dsp"], t.windows["dsp"], rtol=1e-5, atol=1e-6)
+    assert ex.analyse_file(f).windows is not None
 
 
 def test_corrupt_cache_entry_is_recomputed(tmp_path):

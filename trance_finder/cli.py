@@ -106,7 +106,7 @@ def _train_options(args):
     return TrainOptions(
         references=args.references, output_model=output_model, output_index=output_index,
         profile=args.profile, labels_csv=args.labels, features=args.backbone, device=args.device,
-        n_views=args.views, clusters=args.clusters, eval_folds=args.eval_folds,
+        n_views=args.views, window_views=args.window_views, clusters=args.clusters, eval_folds=args.eval_folds,
         window_plan=WindowPlan(args.windows, args.window_seconds),
         train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, margin=args.margin,
                           seed=args.seed, identity_weight=args.identity_weight),
@@ -320,6 +320,9 @@ def _add_train_args(p) -> None:
                         "(default %(default)s)")
     p.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"])
     p.add_argument("--views", type=int, default=d.n_views, help="augmented views per reference (default %(default)s)")
+    p.add_argument("--window-views", type=int, default=d.window_views,
+                   help="extra training rows per reference from random halves of its own windows (no extra "
+                        "analysis; default %(default)s)")
     p.add_argument("--clusters", type=int, default=None, help="number of profile clusters (default: by silhouette)")
     p.add_argument("--eval-folds", type=int, default=d.eval_folds, help="held-out folds evaluated after training (0: skip)")
     p.add_argument("--windows", type=int, default=d.n_windows, help="windows embedded per track (default %(default)s)")

@@ -29,6 +29,7 @@ class TrainingDefaults:
     lr: float
     margin: float
     n_views: int
+    window_views: int
     eval_folds: int
     n_windows: int
     window_seconds: float
@@ -47,7 +48,7 @@ def training_defaults() -> TrainingDefaults:
     cfg, plan = TrainConfig(), WindowPlan()
     return TrainingDefaults(features=opts["features"], device=opts["device"], epochs=cfg.epochs,
                             batch_size=cfg.batch_size, lr=cfg.lr, margin=cfg.margin, n_views=opts["n_views"],
-                            eval_folds=opts["eval_folds"], n_windows=plan.n_windows,
+                            window_views=opts["window_views"], eval_folds=opts["eval_folds"], n_windows=plan.n_windows,
                             window_seconds=plan.window_seconds, identity_weight=cfg.identity_weight,
                             seed=cfg.seed)
 

@@ -71,6 +71,9 @@ class TrainOptions:
     # 216 tracks, 3 x 5 held-out folds) one view did not retrieve better than none (P@5 0.490 vs 0.507),
     # copies of a reference found it first either way, and a view doubles the first analysis
     n_views: int = 0
+    # extra training rows per reference, each pooling 2 of its own 8 windows: no extra analysis, and on
+    # real music held-out P@5 0.519 -> 0.531 with 4 (bench/bench_real.py --only losses, 3 x 5 folds)
+    window_views: int = 4
     clusters: int | None = None
     eval_folds: int = 5
     window_plan: WindowPlan = field(default_factory=WindowPlan)
@@ -167,7 +170,8 @@ def train_library(opts: TrainOptions, cancel: CancelToken | None = None):
     clusters = profile.cluster_of()
     too_few = len(tracks) < MIN_TRACKS_FOR_STYLES
     classes = {} if too_few else plan.classes
-    data = TrainingSet.from_tracks(tracks, classes, extractor.names, opts.n_views)
+    data = TrainingSet.from_tracks(tracks, classes, extractor.names, opts.n_views, opts.window_views,
+                                   opts.train.seed)
     views_only = len(data.label_names) < 2
     label_source = plan.source
     trains_views = VIEWS_ONLY_USES_HEAD and opts.n_views > 0
@@ -244,6 +248,7 @@ def train_library(opts: TrainOptions, cancel: CancelToken | None = None):
         "dims": extractor.dims,
         "window_plan": {"n_windows": opts.window_plan.n_windows, "window_seconds": opts.window_plan.window_seconds},
         "n_views": opts.n_views,
+        "window_views": opts.window_views,
         "clusters": cluster_names,
         "cluster_centroids": [c.tolist() for c in centroids],
         "calibration": calibration,

@@ -77,6 +77,9 @@ class TrackFeatures:
     sections: dict | None = None  # TrackSections.to_json()
     mix: dict | None = None  # {"whole": MixStats.to_json(), "drop": ..., one per label present}
     section_vectors: dict[str, dict[str, np.ndarray]] | None = None  # label -> backbone -> pooled vector
+    # backbone -> (n, dim): the original's frames pooled per window (a short track's one window split in
+    # up to 8 parts); training pools random halves of them into extra rows (TrainingSet.from_tracks)
+    windows: dict[str, np.ndarray] | None = None
 
     @property
     def n_views(self) -> int:
@@ -117,6 +120,14 @@ class _Embedded:
     tags: dict[str, np.ndarray]  # backbone -> mean tag probabilities of the original, for those that tag
     dna: dict
     frames0: dict[str, list[np.ndarray]]  # backbone -> frames of each window of the original (view 0)
+    windows: dict[str, np.ndarray]  # backbone -> the original's frames pooled per window (window_vectors)
+
+
+def window_vectors(backbone: Backbone, frames: list[np.ndarray], parts: int = 8) -> np.ndarray:
+    """(n, dim): each window's frames pooled; one long window (a short track) is split in up to ``parts``."""
+    if len(frames) == 1:
+        frames = [f for f in np.array_split(frames[0], min(parts, len(frames[0]))) if len(f)]
+    return np.stack([backbone.pool(f) for f in frames]).astype(np.float32)
 
 
 class FeatureExtractor:
@@ -204,8 +215,9 @@ class FeatureExtractor:
         lufs = audio_io.check_usable(np.concatenate(excerpts), TAPE_SR, path)
         emb = self._embed(excerpts, lufs, fp or path, n_views, cancel)
         if self.cache:
-            self._to_cache(fp, emb.dna, lufs, emb.vectors, emb.tags)
-        return TrackFeatures(path, info.duration, float(lufs), emb.dna, emb.vectors, *self._shown(emb.tags))
+            self._to_cache(fp, emb.dna, lufs, emb.vectors, emb.tags, emb.windows)
+        return TrackFeatures(path, info.duration, float(lufs), emb.dna, emb.vectors, *self._shown(emb.tags),
+                             windows=emb.windows)
 
     def _embed(self, excerpts: list[np.ndarray], lufs: float, seed_key: str, n_views: int,
                cancel: CancelToken | None) -> _Embedded:
@@ -236,7 +248,8 @@ class FeatureExtractor:
                 if v == 0 and outs[0].tags is not None:
                     tags[b.name] = np.concatenate([o.tags for o in outs]).mean(axis=0).astype(np.float32)
         stacked = {name: np.stack(rows).astype(np.float32) for name, rows in vectors.items()}
-        return _Embedded(stacked, tags, dna, frames0)
+        windows = {b.name: window_vectors(b, frames0[b.name], self.plan.n_windows) for b in self.backbones}
+        return _Embedded(stacked, tags, dna, frames0, windows)
 
     @staticmethod
     def _normalised(excerpts: list[np.ndarray], gain_db: float):
@@ -263,13 +276,15 @@ class FeatureExtractor:
         lufs = audio_io.check_usable(np.concatenate(excerpts), TAPE_SR, path)
         cached = self._cached_embedding(fp, n_views) if self.cache else None
         if cached is not None:  # windows embedded before (e.g. once a query): only view 0's frames again
-            dna, vectors, tags, _ = cached
+            dna, vectors, tags, _, had_windows = cached
             emb = self._embed(excerpts, lufs, fp or path, 0, cancel)
-            emb = _Embedded(vectors, tags, dna, emb.frames0)
+            emb = _Embedded(vectors, tags, dna, emb.frames0, emb.windows)
+            if had_windows is None:  # an entry from before the window vectors were kept gets them now
+                self._to_cache(fp, dna, lufs, vectors, tags, emb.windows)
         else:
             emb = self._embed(excerpts, lufs, fp or path, n_views, cancel)
             if self.cache:
-                self._to_cache(fp, emb.dna, lufs, emb.vectors, emb.tags)
+                self._to_cache(fp, emb.dna, lufs, emb.vectors, emb.tags, emb.windows)
         if cancel:
             cancel.check()
         sections = sec_an.finish(float(emb.dna["tempo"]) or None)
@@ -282,7 +297,7 @@ class FeatureExtractor:
                                                       "mix": np.array(json.dumps(mix))})
             self._put_section_vectors(fp, svec)
         return TrackFeatures(path, info.duration, float(lufs), emb.dna, emb.vectors, *self._shown(emb.tags),
-                             sec_json, mix, svec)
+                             sec_json, mix, svec, emb.windows)
 
     def decode_whole(self, path, info, cancel: CancelToken | None = None, analysers: bool = True,
                      tape: bool = True):
@@ -397,7 +412,7 @@ class FeatureExtractor:
         dna_entry = self.cache.get(fp, self._dna_key())
         if dna_entry is None:
             return None
-        vectors, tags = {}, {}
+        vectors, tags, windows = {}, {}, {}
         for b in self.backbones:
             entry = self.cache.get(fp, self._backbone_key(b))
             if entry is None or entry["views"].shape[0] < 1 + n_views or entry["views"].shape[1] != b.dim:
@@ -405,14 +420,17 @@ class FeatureExtractor:
             vectors[b.name] = entry["views"][: 1 + n_views]
             if "tags" in entry:
                 tags[b.name] = entry["tags"]
-        return _dna_from_arrays(dna_entry), vectors, tags, float(dna_entry["lufs"])
+            if "windows" in entry and entry["windows"].ndim == 2 and entry["windows"].shape[1] == b.dim:
+                windows[b.name] = entry["windows"]
+        windows = windows if len(windows) == len(self.backbones) else None  # entries written before them: none
+        return _dna_from_arrays(dna_entry), vectors, tags, float(dna_entry["lufs"]), windows
 
     def _from_cache(self, path, info, fp: str, n_views: int, structure: bool) -> TrackFeatures | None:
         cached = self._cached_embedding(fp, n_views)
         if cached is None:
             return None
-        dna, vectors, tags, lufs = cached
-        t = TrackFeatures(path, info.duration, lufs, dna, vectors, *self._shown(tags))
+        dna, vectors, tags, lufs, windows = cached
+        t = TrackFeatures(path, info.duration, lufs, dna, vectors, *self._shown(tags), windows=windows)
         if structure:
             entry = self.cache.get(fp, self._structure_key())
             svec = self._get_section_vectors(fp)
@@ -425,10 +443,10 @@ class FeatureExtractor:
             t.section_vectors = svec
         return t
 
-    def _to_cache(self, fp, dna, lufs, stacked, tags) -> None:
+    def _to_cache(self, fp, dna, lufs, stacked, tags, windows) -> None:
         self.cache.put(fp, self._dna_key(), _dna_to_arrays(dna, lufs))
         for b in self.backbones:
-            arrays = {"views": stacked[b.name]}
+            arrays = {"views": stacked[b.name], "windows": windows[b.name]}
             if b.name in tags:  # each backbone's own tags
                 arrays["tags"] = tags[b.name]
             self.cache.put(fp, self._backbone_key(b), arrays)

@@ -50,7 +50,8 @@ def run_evaluation(opts, report_path):
                                    profile=opts.profile or str(Path(tmp) / "profile.json"))
         result = yield from train_library(opts)
     settings = {"references": str(Path(opts.references).resolve()), "features": opts.features,
-                "epochs": opts.train.epochs, "views": opts.n_views, "folds": opts.eval_folds}
+                "epochs": opts.train.epochs, "views": opts.n_views, "window views": opts.window_views,
+                "folds": opts.eval_folds}
     md_path = Path(report_path)
     json_path = md_path.with_suffix(".json")
     report = {"evaluation": result.evaluation, "settings": settings,
