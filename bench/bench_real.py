@@ -267,6 +267,18 @@ def variant_rows(tracks, variants, base: TrainConfig, splits, per_label=()) -> l
     return rows
 
 
+def three_draws(tracks, name: str, cfg: TrainConfig, **kw) -> list:
+    """[name, P@5 per fold draw (3), means of micro / macro / sil / NMI, every-5th P@5 and sil, per label
+    (draw 0)...] for a training with folder labels; ``kw`` as run_config's (views, window_views...)."""
+    y = np.array([t.label for t in tracks])
+    labs = sorted(set(y))
+    runs = [run_config(tracks, DEFAULT, "labels", cfg, folds_of(y, seed=sd), **kw) for sd in (0, 1, 2)]
+    e5 = run_config(tracks, DEFAULT, "labels", cfg, every_fifth(tracks), **kw)
+    return ([name] + [f"{r['micro']:.3f}" for r in runs]
+            + [float(np.mean([r[k] for r in runs])) for k in ("micro", "macro", "sil", "nmi")]
+            + [e5["micro"], e5["sil"]] + [runs[0]["per_label"][lab] for lab in labs])
+
+
 # -- main ---------------------------------------------------------------------------------------------
 DEFAULT = {"blocks": ["emb", "vggmsd", "dsp"], "pool": "mean"}  # the app's default: musicnn+vgg_msd+dsp
 
@@ -438,14 +450,9 @@ def main() -> None:
             wkw = {"window_views": int(kw.pop("window_views", APP_WINDOW_VIEWS)),
                    "window_share": float(kw.pop("window_share", WINDOW_SHARE))}
             cfg = replace(base, **kw)
-            runs = [run_config(tracks, DEFAULT, "labels", cfg, folds_of(y, seed=sd), views=views, **wkw)
-                    for sd in (0, 1, 2)]
-            e5 = run_config(tracks, DEFAULT, "labels", cfg, every_fifth(tracks), views=views, **wkw)
+            row = three_draws(tracks, name, cfg, views=views, **wkw)
             cp = copy_rank1(tracks, DEFAULT, "labels", cfg, views=views)
-            rows.append([name] + [f"{r['micro']:.3f}" for r in runs]
-                        + [float(np.mean([r[k] for r in runs])) for k in ("micro", "macro", "sil", "nmi")]
-                        + [e5["micro"], e5["sil"], f"{min(v[0] for v in cp.values()):.2f}"]
-                        + [runs[0]["per_label"][lab] for lab in labs])
+            rows.append(row[:10] + [f"{min(v[0] for v in cp.values()):.2f}"] + row[10:])
             print(f"  {name}: {time.perf_counter() - t:.0f} s {rows[-1][1:11]}", file=sys.stderr, flush=True)
         print("### Style loss (default features, folder labels): held-out P@5 on three fold draws, means, every-5th")
         print(table(["loss", "P@5 s0", "P@5 s1", "P@5 s2", "P@5 mean", "macro mean", "sil mean", "NMI mean",
@@ -461,12 +468,8 @@ def main() -> None:
             cfg = replace(base, **kw)
             for views in (True, False):
                 t = time.perf_counter()
-                runs = [run_config(tracks, DEFAULT, "labels", cfg, folds_of(y, seed=sd), views=views) for sd in (0, 1, 2)]
-                e5 = run_config(tracks, DEFAULT, "labels", cfg, every_fifth(tracks), views=views)
                 label = f"{name}, {'one view' if views else 'no view'}"
-                rows.append([label] + [f"{r['micro']:.3f}" for r in runs]
-                            + [float(np.mean([r[k] for r in runs])) for k in ("micro", "macro", "sil", "nmi")]
-                            + [e5["micro"], e5["sil"]] + [runs[0]["per_label"][lab] for lab in labs])
+                rows.append(three_draws(tracks, label, cfg, views=views))
                 r = copy_rank1(tracks, DEFAULT, "labels", cfg, views=views)
                 crow.append([label] + [f"{r[k][0]:.2f} ({r[k][1]})" for k in COPY_KINDS])
                 print(f"  {label}: {time.perf_counter() - t:.0f} s {rows[-1][1:10]} {crow[-1][1:]}",

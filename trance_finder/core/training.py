@@ -189,7 +189,7 @@ def train_head(data: TrainingSet, cfg: TrainConfig, cancel: CancelToken | None =
         style_losses = _style_losses(cfg, len(data.label_names), loss_func, miner) if use_style else []
         params = [{"params": model.parameters()}]
         params += [{"params": f.parameters(), "lr": cfg.lr * 100, "weight_decay": 0.0}
-                   for f, _ in style_losses if any(True for _ in f.parameters())]
+                   for f, _ in style_losses if list(f.parameters())]
         optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, cfg.epochs))
         yield Progress("train", 0, cfg.epochs, f"Training on {len(np.unique(data.groups))} tracks, "
