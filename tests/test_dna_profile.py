@@ -27,6 +27,21 @@ def test_dna_features_are_finite_and_named():
     assert all(np.isfinite(v) for v in dna.values())
 
 
+def test_dna_reads_each_onset_envelope_once_and_matches_the_standalone_measures(monkeypatch):
+    from trance_finder.core import dna as dna_mod
+
+    style = synth.sample_style("uplifting", np.random.default_rng(2), seed=2)
+    x = synth.render_track(style, seconds=20.0, sr=DNA_SR).mean(axis=0)
+    windows = [x[: 6 * DNA_SR], x[6 * DNA_SR: 12 * DNA_SR], x[12 * DNA_SR: 15 * DNA_SR]]  # the last < 4 s
+    alone = (estimate_tempo(windows), dna_mod.onset_density(windows))
+    calls = []
+    real = dna_mod.onset_envelope
+    monkeypatch.setattr(dna_mod, "onset_envelope", lambda a, sr=DNA_SR: calls.append(len(a)) or real(a, sr))
+    dna = compute_dna(windows, DNA_SR, loudness=-9.0)
+    assert calls == [len(w) for w in windows]  # tempo and onset density share one envelope per window
+    assert (dna["tempo"], dna["onset_density"]) == alone
+
+
 def test_bins_follow_the_spec():
     assert [bpm_bin(t) for t in (128, 135, 141.9, 142)] == ["slow", "medium", "medium", "fast"]
     assert [energy_bin(e) for e in (0.1, 0.4, 0.59, 0.6)] == ["low", "medium", "medium", "high"]

@@ -196,6 +196,22 @@ def test_vgg_pools_follow_each_saved_graph():
         VggNet("MTT_vgg")(torch.rand(1, 200, 96))
 
 
+@pytest.mark.parametrize("network", ["MSD_vgg", "MTT_vgg"])
+def test_vgg_fast_path_equals_literal_order(network):
+    """Eval VGG blocks pool before ReLU + BN (a min pool where the BN scale is negative): the very
+    floats of conv -> ReLU -> BN -> max pooling, block by block."""
+    import torch.nn.functional as F
+
+    net = mn.load_network(network=network)
+    assert any((blk.bn.weight < 0).any() for blk in net.convs)  # both branches are exercised
+    h = net.input_bn((torch.rand(2, 187, 96) * 3).unsqueeze(1)).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        for blk in net.convs:
+            literal = blk.pool(blk.bn(F.relu(blk.conv(h))))
+            torch.testing.assert_close(blk(h), literal, atol=0, rtol=0)
+            h = literal
+
+
 @pytest.mark.parametrize("name", ["musicnn_mtt", "vgg_msd", "vgg_mtt"])
 def test_other_backbones_analyse_and_join(name):
     from trance_finder.core.backbones import get_backbone

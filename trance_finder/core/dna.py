@@ -50,13 +50,19 @@ def _autocorr(env: np.ndarray) -> np.ndarray:
     return acf / (acf[0] + 1e-12)
 
 
-def estimate_tempo(excerpts: list[np.ndarray], sr: int = DNA_SR) -> float:
-    """BPM from a comb over the onset autocorrelation, folded into ``TEMPO_RANGE``."""
+def _envelopes(excerpts: list[np.ndarray], sr: int, envelopes) -> list[tuple[np.ndarray, float]]:
+    return list(envelopes) if envelopes is not None else [onset_envelope(x, sr) for x in excerpts]
+
+
+def estimate_tempo(excerpts: list[np.ndarray], sr: int = DNA_SR, envelopes=None) -> float:
+    """BPM from a comb over the onset autocorrelation, folded into ``TEMPO_RANGE``.
+    ``envelopes``: each excerpt's ``onset_envelope`` when the caller already has them."""
     acfs, rate = [], sr / _HOP
-    for x in excerpts:
+    envs = _envelopes(excerpts, sr, envelopes)
+    for x, (env, rate_x) in zip(excerpts, envs):
         if len(x) < 4 * sr:
             continue
-        env, rate = onset_envelope(x, sr)
+        rate = rate_x
         acfs.append(_autocorr(env))
     if not acfs:
         if not excerpts:
@@ -134,11 +140,10 @@ def spectral_descriptors(excerpts: list[np.ndarray], sr: int = DNA_SR) -> dict:
     }
 
 
-def onset_density(excerpts: list[np.ndarray], sr: int = DNA_SR) -> float:
+def onset_density(excerpts: list[np.ndarray], sr: int = DNA_SR, envelopes=None) -> float:
     """Onsets per second (peaks of the onset envelope above an adaptive threshold)."""
     count, seconds = 0, 0.0
-    for x in excerpts:
-        env, rate = onset_envelope(x, sr)
+    for x, (env, _rate) in zip(excerpts, _envelopes(excerpts, sr, envelopes)):
         if env.size < 3:
             continue
         thr = env.mean() + env.std()
@@ -151,13 +156,14 @@ def onset_density(excerpts: list[np.ndarray], sr: int = DNA_SR) -> float:
 def compute_dna(excerpts: list[np.ndarray], sr: int, loudness: float) -> dict:
     """All DNA features for a track from its (normalised) excerpts; ``loudness`` is the original LUFS."""
     energy, dyn = energy_progression(excerpts, sr)
+    envelopes = [onset_envelope(x, sr) for x in excerpts]  # tempo and onset density share them
     return {
-        "tempo": estimate_tempo(excerpts, sr),
+        "tempo": estimate_tempo(excerpts, sr, envelopes),
         "energy_progression": energy,
         "loudness": float(loudness),
         "dynamic_range": dyn,
         **spectral_descriptors(excerpts, sr),
-        "onset_density": onset_density(excerpts, sr),
+        "onset_density": onset_density(excerpts, sr, envelopes),
     }
 
 

@@ -200,14 +200,18 @@ class _FreqMaxConvBlock(nn.Module):
         self.bn = nn.BatchNorm2d(out_channels, eps=BN_EPS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 1, T, F) -> (N, C, T)
-        c = self.conv(F.pad(x, (0, 0, self.time_pad[0], self.time_pad[1])))
+        x = F.pad(x, (0, 0, self.time_pad[0], self.time_pad[1]))
         bn = self.bn
         if self.training:
-            return bn(F.relu(c)).amax(dim=3)
+            return bn(F.relu(self.conv(x))).amax(dim=3)
         # Eval: ReLU and the frozen BN are monotone per channel, so the max over frequency can be
-        # taken first (the min where the BN scale is negative, as for most channels here): the same
-        # floats as the literal order, without running ReLU and BN over the whole (C, T, F) map.
-        pick = torch.where((bn.weight >= 0)[:, None], c.amax(dim=3), c.amin(dim=3))
+        # taken first (the min where the BN scale is negative, as for most channels here: the conv
+        # runs with those channels' weights negated, which negates their outputs exactly, and one max
+        # serves both): the same floats as the literal order, without running ReLU and BN over the
+        # whole (C, T, F) map.
+        sign = torch.where(bn.weight >= 0, 1.0, -1.0).to(x.dtype)
+        c = F.conv2d(x, self.conv.weight * sign[:, None, None, None], self.conv.bias * sign)
+        pick = c.amax(dim=3) * sign[:, None]
         return F.batch_norm(F.relu(pick), bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
 
 

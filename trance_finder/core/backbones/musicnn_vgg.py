@@ -39,7 +39,17 @@ class _VggBlock(nn.Module):
         self.pool = nn.MaxPool2d(pool, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.bn(F.relu(self.conv(x))))
+        bn = self.bn
+        if self.training:
+            return self.pool(bn(F.relu(self.conv(x))))
+        # Eval: ReLU and the frozen BN are monotone per channel, so the pooling can come first: a max
+        # pooling where the BN scale is positive, a min pooling where it is negative (the conv run
+        # with those channels' weights negated, which negates their outputs exactly). The same floats
+        # as the literal order, with ReLU and BN run on the pooled map only.
+        sign = torch.where(bn.weight >= 0, 1.0, -1.0).to(x.dtype)
+        pick = self.pool(F.conv2d(x, self.conv.weight * sign[:, None, None, None], self.conv.bias * sign,
+                                  padding=1)) * sign[None, :, None, None]
+        return F.batch_norm(F.relu(pick), bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
 
 
 class VggNet(nn.Module):
