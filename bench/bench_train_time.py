@@ -9,7 +9,7 @@ held-out quality of section search against whole-track search.
    by its drop (``Finder.query(section="drop")``); precision@5 = share of the 5 nearest with the
    query's label (labels.csv of the corpus). Queries without a drop are counted apart.
 
-    nice -n 5 python bench/bench_train_time.py [--corpus /work/corpus] [--views 2] [--workers 2]
+    nice -n 5 python bench/bench_train_time.py [--corpus /work/corpus] [--views 2] [--workers 2] [--threads 1]
         [--limit N] [--section-eval] [--section drop]
 """
 
@@ -116,14 +116,20 @@ def main() -> None:
     ap.add_argument("--section", default="drop")
     ap.add_argument("--cache", default=None, help="reuse this feature cache (default: a new, empty one)")
     ap.add_argument("--out", default=str(OUT / "train_time"))
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads of the training process; 0 = what the app gets (one per core). "
+                         "Extraction workers always use one each.")
     args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)  # _common pins 1 for the other benches
     corpus = Path(args.corpus)
     rows = corpus_rows(corpus, args.limit)
     work = Path(args.out)
     shutil.rmtree(work, ignore_errors=True)
     refs = mirror(corpus, rows, work / "library")
     cache = Path(args.cache) if args.cache else Path(tempfile.mkdtemp(prefix="tf_cache_", dir=str(OUT)))
-    print(f"Machine: {machine()}; load average {os.getloadavg()[0]:.1f} at start")
+    print(f"Machine: {machine()} in the training process; load average {os.getloadavg()[0]:.1f} at start")
     print(f"{len(rows)} tracks from {corpus}, {args.views} views, workers {args.workers or 'default'}, "
           f"{'cache ' if args.cache else 'empty cache '}{cache}\n", flush=True)
     opts = TrainOptions(references=str(refs), output_model=str(work / "model" / "embedding_model.pt"),

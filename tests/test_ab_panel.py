@@ -180,3 +180,22 @@ def test_without_a_player_sections_and_jumps_still_show(qtbot, wip, ref):
     w.clear_reference()
     w.clear_wip()
     assert w.wave_a.sections is None and w.section_menu.count() == 0
+
+
+@pytest.mark.parametrize("width", [440, 1000])
+def test_a_narrow_panel_wraps_its_controls_instead_of_cutting_their_text(qtbot, panel, width):
+    """At 1280x720 with the library dock open the A/B area is ~480 px wide: buttons and menus keep their
+    full text (the row wraps), nothing overlaps and the wrapped line stays inside the panel."""
+    panel.resize(width, 400)
+    qtbot.wait(50)
+    panel.set_loop_bars(8)
+    controls = [*panel.buttons, panel.section_menu, panel.loop_menu]
+    for w in controls:
+        assert w.isVisible() and w.width() >= w.sizeHint().width(), (w, w.width(), w.sizeHint().width())
+    rects = [w.geometry() for w in controls]
+    assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:])
+    inside = panel.rect()
+    for w in controls:
+        assert inside.contains(w.mapTo(panel, w.rect().bottomRight()))
+    rows = {w.geometry().top() for w in controls}
+    assert (len(rows) > 1) == (width < 700)  # one line when there is room, wrapped when narrow

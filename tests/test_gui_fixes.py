@@ -168,10 +168,10 @@ def test_training_panel_explains_its_settings_and_summarises_the_folder(qtbot, g
     w.show_training()
     p = w.training
     d = training_defaults()
-    assert (p.epochs.value(), p.batch_size.value(), p.n_views.value(), p.eval_folds.value()) == (
-        d.epochs, d.batch_size, d.n_views, d.eval_folds)
+    assert (p.epochs.value(), p.batch_size.value(), p.n_views.value(), p.window_views.value(),
+            p.eval_folds.value()) == (d.epochs, d.batch_size, d.n_views, d.window_views, d.eval_folds)
     assert p.lr.value() == pytest.approx(d.lr) and p.margin.value() == pytest.approx(d.margin)
-    for spin in (p.epochs, p.margin, p.n_views, p.eval_folds):
+    for spin in (p.epochs, p.margin, p.n_views, p.window_views, p.eval_folds):
         assert len(spin.toolTip()) > 40
     p.folder.setText(str(small_library))
     n = len(list(Path(small_library).rglob("*.wav")))
@@ -374,3 +374,25 @@ def test_a_runtime_error_in_a_job_is_a_failure_not_a_hang(qtbot):
             pass
         assert "RuntimeError" in blocker.args[0] and text in blocker.args[0]
     qtbot.waitUntil(lambda: not runner.jobs, timeout=T)
+
+
+def test_training_panel_settings_reach_the_training_options_and_survive_a_restart(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtCore import QSettings
+
+    from trance_finder.gui import tasks
+    from trance_finder.gui.training_panel import TrainingPanel
+
+    monkeypatch.setattr(tasks, "user_model_paths", lambda: (str(tmp_path / "m.pt"), str(tmp_path / "i.faiss")))
+    p = TrainingPanel()
+    qtbot.addWidget(p)
+    p.set_values({"references": str(tmp_path), "epochs": 7, "n_views": 1, "window_views": 2, "eval_folds": 3,
+                  "margin": 0.3})
+    opts = p.options_factory(p.values())
+    assert (opts.train.epochs, opts.n_views, opts.window_views, opts.eval_folds) == (7, 1, 2, 3)
+    assert opts.train.margin == pytest.approx(0.3)
+    store = QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat)
+    p.save_settings(store)
+    again = TrainingPanel()
+    qtbot.addWidget(again)
+    again.load_settings(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
+    assert again.values() == p.values()

@@ -55,7 +55,7 @@ def training_defaults() -> TrainingDefaults:
 
 # What the panel's number boxes allow and say (ranges are UI limits, not defaults).
 TRAINING_RANGES = {"epochs": (1, 1000), "batch_size": (4, 2048), "lr": (1e-5, 0.1), "margin": (0.01, 2.0),
-                   "n_views": (0, 16), "eval_folds": (0, 10)}
+                   "n_views": (0, 16), "window_views": (0, 16), "eval_folds": (0, 10)}
 TRAINING_HELP = {
     "epochs": "Passes over the training data. More: the model fits your library more closely (slower); "
               "the loss curve shows when more stops helping.",
@@ -67,6 +67,9 @@ TRAINING_HELP = {
     "n_views": "Augmented copies of each reference (pitch, tempo, noise, level) added to training. 0 (default): "
                "none; on real music they did not improve the results, and each one adds a full analysis of "
                "every reference to the first training.",
+    "window_views": "Extra training examples per reference, each pooled from a random half of its own analysed "
+                    "windows: no extra analysis. 4 (default) lifted held-out precision on real music "
+                    "(0.531 vs 0.519 without); 0: each reference counts once.",
     "eval_folds": "Held-out evaluation after training: the library is split into this many parts and each is "
                   "searched with a model trained on the others. 0: in-sample numbers only (faster).",
 }
@@ -142,9 +145,10 @@ class Keys:
     @staticmethod
     def training(name: str) -> Key:
         kinds = {"references": str, "labels_csv": str, "features": str, "device": str, "epochs": int,
-                 "batch_size": int, "lr": float, "margin": float, "n_views": int, "eval_folds": int}
+                 "batch_size": int, "lr": float, "margin": float, "n_views": int, "window_views": int,
+                 "eval_folds": int}
         return Key(f"training/{name}", kinds[name])
 
 
 TRAINING_KEYS = ("references", "labels_csv", "features", "epochs", "batch_size", "lr", "margin", "n_views",
-                 "eval_folds", "device")
+                 "window_views", "eval_folds", "device")

@@ -37,7 +37,8 @@ import math
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import QComboBox, QFrame, QLabel, QPushButton, QVBoxLayout
+from superqt import QFlowLayout
 
 from trance_finder.core.audio import integrated_lufs
 from trance_finder.core.sections import Section, TrackSections, loop_bounds, matching_section
@@ -141,15 +142,14 @@ class ABPanel(QFrame):
         self.time_label = QLabel("")
         self.time_label.setObjectName("muted")
         self.time_label.setVisible(player is not None)
-        row = QHBoxLayout()
-        for b in self.buttons:
-            row.addWidget(b)
-        row.addSpacing(10)
-        row.addWidget(self.section_menu)
-        row.addWidget(self.loop_menu)
-        row.addSpacing(10)
-        row.addWidget(self.gain_label, 1)
-        row.addWidget(self.time_label)
+        # a flow: in a narrow window the menus and the gain line wrap to the next line, so no button or
+        # menu is squeezed below its text
+        row = QFlowLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setHorizontalSpacing(8)
+        row.setVerticalSpacing(6)
+        for w in (*self.buttons, self.section_menu, self.loop_menu, self.gain_label, self.time_label):
+            row.addWidget(w)
         wl.addWidget(self.wave_a)
         wl.addWidget(self.wave_b)
         wl.addLayout(row)

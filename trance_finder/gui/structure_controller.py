@@ -29,7 +29,6 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QComboBox,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QScrollArea,
@@ -43,7 +42,6 @@ from trance_finder.gui.compare_view import CompareView
 log = logging.getLogger("trance_finder.gui")
 
 COMPARE_MIN_HEIGHT = 560  # plots, table and sentences without overlap
-NARROW_AB = 1000  # below this width the A/B area puts its gain line on a second row
 SECTION_ORDER = ("intro", "breakdown", "build", "drop", "outro")
 RANK_TIP = ("Rank the references by one section of your WIP against their same sections (\"whose drops are "
             "like my drop\"); references without that section count with their whole track")
@@ -73,25 +71,6 @@ class StructureABArea(ABPanel):
         self.shown_at: dict[str, float] = {}  # perf_counter when a side's sections were shown
         self.section_menu.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.section_menu.setMinimumContentsLength(10)  # "2 · drop 1" readable, not "2 · drop :"
-        # narrow windows: the gain line moves under the transport so buttons and menus keep their text
-        self._row = _layout_of(self.gain_label)
-        self._row2 = QHBoxLayout()
-        card_layout = _layout_of(self.wave_a)
-        if card_layout is not None:
-            card_layout.addLayout(self._row2)
-        self._narrow = False
-
-    def resizeEvent(self, event) -> None:  # noqa: N802
-        super().resizeEvent(event)
-        narrow = self.width() < NARROW_AB
-        if narrow != self._narrow and self._row is not None:
-            self._narrow = narrow
-            src, dst = (self._row, self._row2) if narrow else (self._row2, self._row)
-            for w in (self.gain_label, self.time_label):
-                src.removeWidget(w)
-            dst.addWidget(self.gain_label, 1)
-            dst.addWidget(self.time_label)
-
     # -- sources ----------------------------------------------------------------------------------------
     def set_source(self, slot: str, audio) -> None:
         if audio is None:

@@ -127,6 +127,7 @@ def build_train_options(values: dict):
     return TrainOptions(references=values["references"], output_model=model, output_index=index,
                         labels_csv=values.get("labels_csv") or None, features=values["features"],
                         device=values["device"], n_views=int(values["n_views"]),
+                        window_views=int(values.get("window_views", settings.training_defaults().window_views)),
                         eval_folds=int(values["eval_folds"]),
                         train=TrainConfig(epochs=int(values["epochs"]), batch_size=int(values["batch_size"]),
                                           lr=float(values["lr"]), margin=float(values["margin"])))
@@ -175,6 +176,7 @@ class TrainingPanel(QWidget):
         self.lr = self._spin(QDoubleSpinBox(), "lr", d.lr, decimals=5, step=1e-4)
         self.margin = self._spin(QDoubleSpinBox(), "margin", d.margin, decimals=2, step=0.05)
         self.n_views = self._spin(QSpinBox(), "n_views", d.n_views)
+        self.window_views = self._spin(QSpinBox(), "window_views", d.window_views)
         self.eval_folds = self._spin(QSpinBox(), "eval_folds", d.eval_folds)
         self.device = QComboBox()
         for name, label in DEVICES:
@@ -201,7 +203,9 @@ class TrainingPanel(QWidget):
         form.addRow("Features", self.features)
         for text, spin, key in (("Epochs", self.epochs, "epochs"), ("Batch size", self.batch_size, "batch_size"),
                                 ("Learning rate", self.lr, "lr"), ("Margin", self.margin, "margin"),
-                                ("Views", self.n_views, "n_views"), ("Eval folds", self.eval_folds, "eval_folds")):
+                                ("Audio views", self.n_views, "n_views"),
+                                ("Window views", self.window_views, "window_views"),
+                                ("Eval folds", self.eval_folds, "eval_folds")):
             label = self._label(text)
             label.setToolTip(settings.TRAINING_HELP[key])
             form.addRow(label, spin)
@@ -360,7 +364,8 @@ class TrainingPanel(QWidget):
         return {"references": self.folder.text().strip(), "labels_csv": self.labels_csv.text().strip(),
                 "features": self.features.currentData(), "epochs": self.epochs.value(),
                 "batch_size": self.batch_size.value(), "lr": self.lr.value(), "margin": self.margin.value(),
-                "n_views": self.n_views.value(), "eval_folds": self.eval_folds.value(),
+                "n_views": self.n_views.value(), "window_views": self.window_views.value(),
+                "eval_folds": self.eval_folds.value(),
                 "device": self.device.currentData()}
 
     def set_values(self, v: dict) -> None:
@@ -374,7 +379,7 @@ class TrainingPanel(QWidget):
                 if i >= 0:
                     combo.setCurrentIndex(i)
         for key, spin in (("epochs", self.epochs), ("batch_size", self.batch_size), ("n_views", self.n_views),
-                          ("eval_folds", self.eval_folds)):
+                          ("window_views", self.window_views), ("eval_folds", self.eval_folds)):
             if v.get(key) is not None:
                 spin.setValue(int(v[key]))
         for key, spin in (("lr", self.lr), ("margin", self.margin)):
