@@ -188,7 +188,6 @@ def test_a_narrow_panel_wraps_its_controls_instead_of_cutting_their_text(qtbot, 
     full text (the row wraps), nothing overlaps and the wrapped line stays inside the panel."""
     panel.resize(width, 400)
     qtbot.wait(50)
-    panel.set_loop_bars(8)
     controls = [*panel.buttons, panel.section_menu, panel.loop_menu]
     for w in controls:
         assert w.isVisible() and w.width() >= w.sizeHint().width(), (w, w.width(), w.sizeHint().width())

@@ -69,8 +69,8 @@ class StructureABArea(ABPanel):
         super().__init__(player, parent)
         self.reference_sections = reference_sections or (lambda audio: None)
         self.shown_at: dict[str, float] = {}  # perf_counter when a side's sections were shown
-        self.section_menu.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-        self.section_menu.setMinimumContentsLength(10)  # "2 · drop 1" readable, not "2 · drop :"
+        # as wide as its longest entry ("3 · breakdown 1  (bars 33-48)"): the transport row wraps instead
+        self.section_menu.setSizeAdjustPolicy(QComboBox.AdjustToContents)
     # -- sources ----------------------------------------------------------------------------------------
     def set_source(self, slot: str, audio) -> None:
         if audio is None:
