@@ -13,6 +13,9 @@ index of all 216 originals; rank-1 rate of its original.
 
     python bench/real_extract.py ...            # once (see there)
     nice -n 5 python bench/bench_real.py [--only main|explore|copies] [--epochs 50]
+
+Other sections (``--only NAME``): networks, candidates, losses (``--variants``), views, silhouette
+(centring and a 3-head ensemble: does anything gather unseen tracks of a soundtrack more tightly?).
 """
 
 from __future__ import annotations
@@ -160,8 +163,11 @@ def every_fifth(tracks):
 
 def run_config(tracks, spec: dict, mode: str, cfg: TrainConfig, splits, plain_std: bool = False,
                views: bool | None = None, window_views: int | None = None,
-               window_share: float = WINDOW_SHARE) -> dict:
+               window_share: float = WINDOW_SHARE, post: str = "", heads: int = 1) -> dict:
     """mode: raw | labels | clusters | views | lda. Returns per-query P@5 and per-fold sil/NMI.
+    ``post="center"``: the base (training tracks') mean embedding is subtracted from base and queries
+    before the cosine (centred, re-normalised vectors). ``heads`` > 1: that many heads (seeds) trained,
+    their unit embeddings joined (an ensemble).
     ``views``: train with each track's augmented view too; ``window_views``: rows pooled from a share
     of each track's windows (defaults: as the app, APP_VIEWS and APP_WINDOW_VIEWS; as in the app, the
     rows also enter the standardisation of the raw vectors)."""
@@ -202,13 +208,20 @@ def run_config(tracks, spec: dict, mode: str, cfg: TrainConfig, splits, plain_st
             idx = {n: j for j, n in enumerate(names)}
             labels = np.array([idx.get(lab_of.get(int(g)), -1) if g in lab_of else -1 for g in groups])
             data = TrainingSet(X, labels, groups, dims, names)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                model = run_to_end(train_head(data, cfg))
-            if plain_std:
-                model.standardizer = std
-            embed = model.embed
+            models = []
+            for s in range(max(1, heads)):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    model = run_to_end(train_head(data, replace(cfg, seed=cfg.seed + s)))
+                if plain_std:
+                    model.standardizer = std
+                models.append(model)
+            embed = models[0].embed if len(models) == 1 else (  # noqa: E731
+                lambda A, ms=models: unit_rows(np.concatenate([m.embed(A) for m in ms], axis=1)))
         B, Q = embed(Xo[train_i]), embed(Xo[test_i])
+        if post == "center":
+            mu = B.mean(axis=0)
+            B, Q = unit_rows(B - mu), unit_rows(Q - mu)
         sims = unit_rows(Q) @ unit_rows(B).T
         top = np.argsort(-sims, axis=1)[:, :5]
         p5[test_i] = (y[train_i][top] == y[test_i][:, None]).mean(1)
@@ -457,6 +470,24 @@ def main() -> None:
         print("### Style loss (default features, folder labels): held-out P@5 on three fold draws, means, every-5th")
         print(table(["loss", "P@5 s0", "P@5 s1", "P@5 s2", "P@5 mean", "macro mean", "sil mean", "NMI mean",
                      "P@5 every-5th", "sil every-5th", "copies rank-1 (worst kind)"] + [short[lab] for lab in labs], rows))
+        print()
+
+    if "silhouette" in only:
+        # post-processing and ensembles that might gather unseen tracks of a soundtrack more tightly
+        rows = []
+        draws = [("fold draw 0", folds_of(y, seed=0)), ("fold draw 1", folds_of(y, seed=1)),
+                 ("every-5th", every_fifth(tracks))]
+        for name, mode, kw in (("raw", "raw", {}), ("raw, centred", "raw", {"post": "center"}),
+                               ("LDA", "lda", {}), ("LDA, centred", "lda", {"post": "center"}),
+                               ("default head", "labels", {}), ("default head, centred", "labels", {"post": "center"}),
+                               ("3 heads joined (seeds 0-2)", "labels", {"heads": 3})):
+            t = time.perf_counter()
+            res = [run_config(tracks, DEFAULT, mode, base, sp, **kw) for _, sp in draws]
+            rows.append([name] + [f"{r['micro']:.3f} / {r['sil']:.3f}" for r in res]
+                        + [float(np.mean([r["sil"] for r in res]))])
+            print(f"  {name}: {time.perf_counter() - t:.0f} s {rows[-1][1:]}", file=sys.stderr, flush=True)
+        print("### Held-out P@5 / silhouette (default features, folder labels)")
+        print(table(["config"] + [f"{n} P@5 / sil" for n, _ in draws] + ["sil mean"], rows))
         print()
 
     if "views" in only:
