@@ -258,7 +258,10 @@ def test_ctrl_c_exits_and_leaves_the_old_set(tmp_path, small_library):
     proc = subprocess.Popen([sys.executable, "-m", "trance_finder", "train", "--references", str(small_library),
                              "--output-model", model, "--output-index", index, "--backbone", "dsp", "--views", "2",
                              "--epochs", "50", "--eval-folds", "0", "--cache-dir", str(tmp_path / "cache")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            # Ctrl-C reaches the job as in a terminal even when the test run itself was started
+                            # in the background (where the shell makes children ignore SIGINT)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     for line in proc.stdout:
         if "Extracting" in line or time.monotonic() > deadline:
