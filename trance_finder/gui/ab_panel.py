@@ -143,12 +143,12 @@ class ABPanel(QFrame):
         self.time_label.setObjectName("muted")
         self.time_label.setVisible(player is not None)
         # a flow: in a narrow window the menus and the gain line wrap to the next line, so no button or
-        # menu is squeezed below its text
+        # menu is squeezed below its text; the play position stays beside the buttons
         row = QFlowLayout()
         row.setContentsMargins(0, 0, 0, 0)
         row.setHorizontalSpacing(8)
         row.setVerticalSpacing(6)
-        for w in (*self.buttons, self.section_menu, self.loop_menu, self.gain_label, self.time_label):
+        for w in (*self.buttons, self.time_label, self.section_menu, self.loop_menu, self.gain_label):
             row.addWidget(w)
         wl.addWidget(self.wave_a)
         wl.addWidget(self.wave_b)
