@@ -131,6 +131,7 @@ class ABPanel(QFrame):
         self.section_menu.setToolTip("Jump to a section of your WIP and the matching one of the reference "
                                      "(keys 1-9)")
         self.section_menu.activated.connect(lambda i: self.jump_to_section(i + 1))
+        self.section_menu.setPlaceholderText("Sections")  # until a WIP with sections is loaded
         self.loop_menu = QComboBox()
         for n in LOOP_CHOICES:
             self.loop_menu.addItem(f"Loop {n} bars", n)

@@ -71,6 +71,7 @@ class StructureABArea(ABPanel):
         self.shown_at: dict[str, float] = {}  # perf_counter when a side's sections were shown
         # as wide as its longest entry ("3 · breakdown 1  (bars 33-48)"): the transport row wraps instead
         self.section_menu.setSizeAdjustPolicy(QComboBox.AdjustToContents)
+
     # -- sources ----------------------------------------------------------------------------------------
     def set_source(self, slot: str, audio) -> None:
         if audio is None:
