@@ -321,7 +321,7 @@ def _add_train_args(p) -> None:
     p.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"])
     p.add_argument("--views", type=int, default=d.n_views, help="augmented views per reference (default %(default)s)")
     p.add_argument("--window-views", type=int, default=d.window_views,
-                   help="extra training rows per reference from random halves of its own windows (no extra "
+                   help="extra training rows per reference, each from a random quarter of its own windows (no extra "
                         "analysis; default %(default)s)")
     p.add_argument("--clusters", type=int, default=None, help="number of profile clusters (default: by silhouette)")
     p.add_argument("--eval-folds", type=int, default=d.eval_folds, help="held-out folds evaluated after training (0: skip)")

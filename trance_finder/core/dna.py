@@ -58,11 +58,9 @@ def estimate_tempo(excerpts: list[np.ndarray], sr: int = DNA_SR, envelopes=None)
     """BPM from a comb over the onset autocorrelation, folded into ``TEMPO_RANGE``.
     ``envelopes``: each excerpt's ``onset_envelope`` when the caller already has them."""
     acfs, rate = [], sr / _HOP
-    envs = _envelopes(excerpts, sr, envelopes)
-    for x, (env, rate_x) in zip(excerpts, envs):
+    for x, (env, rate) in zip(excerpts, _envelopes(excerpts, sr, envelopes)):
         if len(x) < 4 * sr:
             continue
-        rate = rate_x
         acfs.append(_autocorr(env))
     if not acfs:
         if not excerpts:

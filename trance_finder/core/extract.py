@@ -78,7 +78,7 @@ class TrackFeatures:
     mix: dict | None = None  # {"whole": MixStats.to_json(), "drop": ..., one per label present}
     section_vectors: dict[str, dict[str, np.ndarray]] | None = None  # label -> backbone -> pooled vector
     # backbone -> (n, dim): the original's frames pooled per window (a short track's one window split in
-    # up to 8 parts); training pools random halves of them into extra rows (TrainingSet.from_tracks)
+    # up to 8 parts); training pools random quarters of them into extra rows (TrainingSet.from_tracks)
     windows: dict[str, np.ndarray] | None = None
 
     @property

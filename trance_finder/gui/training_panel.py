@@ -127,7 +127,7 @@ def build_train_options(values: dict):
     return TrainOptions(references=values["references"], output_model=model, output_index=index,
                         labels_csv=values.get("labels_csv") or None, features=values["features"],
                         device=values["device"], n_views=int(values["n_views"]),
-                        window_views=int(values.get("window_views", settings.training_defaults().window_views)),
+                        window_views=int(values["window_views"]),
                         eval_folds=int(values["eval_folds"]),
                         train=TrainConfig(epochs=int(values["epochs"]), batch_size=int(values["batch_size"]),
                                           lr=float(values["lr"]), margin=float(values["margin"])))

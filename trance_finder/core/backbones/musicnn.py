@@ -190,6 +190,22 @@ def log_mel_patches(audio_16k: np.ndarray) -> np.ndarray:
 # network
 
 
+def signed_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d, x: torch.Tensor, **conv_kw) -> tuple[torch.Tensor, torch.Tensor]:
+    """(conv output with the channels whose frozen BN scale is negative negated, per-channel sign).
+
+    ReLU and a frozen BN are monotone per channel (rising where the scale is >= 0, falling where it is
+    negative), so a max over some axis can be taken before them: the max of the signed output times the
+    sign is the max (or min) the literal order picks. Negating those channels' weights negates their
+    outputs exactly, so the floats stay those of conv -> ReLU -> BN -> max."""
+    sign = torch.where(bn.weight >= 0, 1.0, -1.0).to(x.dtype)
+    return F.conv2d(x, conv.weight * sign[:, None, None, None], conv.bias * sign, **conv_kw), sign
+
+
+def frozen_bn(bn: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
+    """``bn`` with its running statistics (eval), for any input rank."""
+    return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+
+
 class _FreqMaxConvBlock(nn.Module):
     """conv over (time, freq) -> ReLU -> BN -> max over the remaining frequency axis."""
 
@@ -204,15 +220,10 @@ class _FreqMaxConvBlock(nn.Module):
         bn = self.bn
         if self.training:
             return bn(F.relu(self.conv(x))).amax(dim=3)
-        # Eval: ReLU and the frozen BN are monotone per channel, so the max over frequency can be
-        # taken first (the min where the BN scale is negative, as for most channels here: the conv
-        # runs with those channels' weights negated, which negates their outputs exactly, and one max
-        # serves both): the same floats as the literal order, without running ReLU and BN over the
-        # whole (C, T, F) map.
-        sign = torch.where(bn.weight >= 0, 1.0, -1.0).to(x.dtype)
-        c = F.conv2d(x, self.conv.weight * sign[:, None, None, None], self.conv.bias * sign)
-        pick = c.amax(dim=3) * sign[:, None]
-        return F.batch_norm(F.relu(pick), bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+        # Eval: the max over frequency first (signed_conv; the min where the BN scale is negative, as for
+        # most channels here), then ReLU and BN on the (C, T) maxima only: the literal order's floats.
+        c, sign = signed_conv(self.conv, bn, x)
+        return frozen_bn(bn, F.relu(c.amax(dim=3) * sign[:, None]))
 
 
 class _MidendBlock(nn.Module):

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trance_finder.core.backbones.musicnn import frozen_bn, signed_conv
+
 BN_EPS = 1e-3
 N_FILTERS = 128
 Pools = tuple[tuple[tuple[int, int], tuple[int, int]], ...]  # ((kernel), (stride)) per block
@@ -42,14 +44,10 @@ class _VggBlock(nn.Module):
         bn = self.bn
         if self.training:
             return self.pool(bn(F.relu(self.conv(x))))
-        # Eval: ReLU and the frozen BN are monotone per channel, so the pooling can come first: a max
-        # pooling where the BN scale is positive, a min pooling where it is negative (the conv run
-        # with those channels' weights negated, which negates their outputs exactly). The same floats
-        # as the literal order, with ReLU and BN run on the pooled map only.
-        sign = torch.where(bn.weight >= 0, 1.0, -1.0).to(x.dtype)
-        pick = self.pool(F.conv2d(x, self.conv.weight * sign[:, None, None, None], self.conv.bias * sign,
-                                  padding=1)) * sign[None, :, None, None]
-        return F.batch_norm(F.relu(pick), bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+        # Eval: the pooling first (signed_conv: a min pooling where the BN scale is negative), then ReLU
+        # and BN on the pooled map only: the literal order's floats.
+        c, sign = signed_conv(self.conv, bn, x, padding=1)
+        return frozen_bn(bn, F.relu(self.pool(c) * sign[None, :, None, None]))
 
 
 class VggNet(nn.Module):
