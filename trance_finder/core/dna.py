@@ -58,7 +58,7 @@ def estimate_tempo(excerpts: list[np.ndarray], sr: int = DNA_SR, envelopes=None)
     """BPM from a comb over the onset autocorrelation, folded into ``TEMPO_RANGE``.
     ``envelopes``: each excerpt's ``onset_envelope`` when the caller already has them."""
     acfs, rate = [], sr / _HOP
-    for x, (env, rate) in zip(excerpts, _envelopes(excerpts, sr, envelopes)):
+    for x, (env, _rate) in zip(excerpts, _envelopes(excerpts, sr, envelopes)):
         if len(x) < 4 * sr:
             continue
         acfs.append(_autocorr(env))
